@@ -1,0 +1,9 @@
+// Placeholder until its issue lands; kept so the factory's lazy import type-checks.
+import { SessionException } from '../contracts/session-exception.js';
+import type { SessionDriver } from '../contracts/session-driver.interface.js';
+
+export const FileDriver = class {
+  constructor(_options: unknown) {
+    throw new SessionException('The file driver is not implemented yet.');
+  }
+} as unknown as new (options: unknown) => SessionDriver;

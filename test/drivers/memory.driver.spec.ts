@@ -1,0 +1,4 @@
+import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
+import { describeDriverConformance } from './driver-conformance.js';
+
+describeDriverConformance('memory', async () => ({ driver: new MemoryDriver(), cleanup: async () => {} }));

@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+import type { SessionRecord } from '../../lib/contracts/session-record.interface.js';
+
+/** A fresh well-formed session ID for tests. */
+export function newId(): string {
+  return 'ml_sess_' + randomBytes(32).toString('base64url');
+}
+
+/** A record that lives `ttlMs` from now, with recognisable payload and metadata. */
+export function makeRecord(over: { payload?: string; userId?: string | null; ttlMs?: number } = {}): SessionRecord {
+  const now = Date.now();
+  const ttlMs = over.ttlMs ?? 60_000;
+  return {
+    payload: over.payload ?? JSON.stringify({ data: { n: 1, name: 'Zoë 🐒' }, flash: {} }),
+    meta: {
+      createdAt: now,
+      lastActivity: now,
+      expiresAt: now + 3_600_000,
+      userId: over.userId === undefined ? null : over.userId,
+      ipAddress: '203.0.113.7',
+      userAgent: 'jest-agent/1.0',
+      csrfToken: 'tok_' + randomBytes(8).toString('hex'),
+    },
+    evictAt: now + ttlMs,
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
