@@ -1,0 +1,228 @@
+import { SessionException } from '../contracts/session-exception.js';
+import type { SessionMeta } from '../contracts/session-record.interface.js';
+import type { SessionInterface } from '../contracts/session.interface.js';
+import type { SessionEventType } from '../contracts/session-event.interface.js';
+import { SessionBag } from './session-bag.js';
+import { generateSessionId, generateToken } from './session-id.util.js';
+import type { RequestFacts } from './request-facts.interface.js';
+
+/** What a handle needs from its manager; an interface so the two files don't import each other. */
+export interface SessionHandleHost {
+  persist(handle: SessionHandle, final: boolean): Promise<void>;
+  emit(type: SessionEventType, handle: SessionHandle, reason?: string): void;
+  readonly absoluteTimeoutMs: number;
+}
+
+/**
+ * The per-request session: data, metadata, lock token and commit bookkeeping. One per
+ * request, never shared, so nothing of one request can leak into another.
+ */
+export class SessionHandle implements SessionInterface {
+  /** Current ID; null until the session is first used (lazy start). */
+  id: string | null = null;
+  /** True when a record for `id` exists in the store. */
+  stored = false;
+  /** True once something was written to this session in this request (it must be persisted). */
+  materialized = false;
+  /** The ID whose lock this request holds, and the lock's token. */
+  lockedId: string | null = null;
+  lockToken: string | null = null;
+  /** Old IDs to destroy at commit (regenerate/invalidate). */
+  readonly pendingDestroy: string[] = [];
+  /** Metadata changed (user ID, CSRF token, fingerprint) since load. */
+  metaDirty = false;
+  /** regenerate() was called in this request. */
+  regenerated = false;
+  /** Set once the final commit ran; further changes are refused. */
+  finished = false;
+  bag = new SessionBag();
+  meta: SessionMeta | null = null;
+
+  constructor(
+    private readonly host: SessionHandleHost,
+    readonly facts: RequestFacts,
+    readonly readOnly: boolean,
+  ) {}
+
+  /** Adopts a record read from the store (the manager validated it). */
+  load(id: string, meta: SessionMeta, bag: SessionBag): void {
+    this.id = id;
+    this.meta = meta;
+    this.bag = bag;
+    this.stored = true;
+    this.materialized = true;
+  }
+
+  getId(): string | null {
+    return this.id;
+  }
+
+  get<K extends string>(key: K, defaultValue?: any): any {
+    return this.bag.get(key, defaultValue);
+  }
+
+  set(key: string, value: unknown): void {
+    this.mutate().set(key, value);
+  }
+
+  has(key: string): boolean {
+    return this.bag.has(key);
+  }
+
+  forget(key: string): void {
+    if (!this.bag.has(key) && this.bag.get(key) === undefined) return;
+    this.mutate().forget(key);
+  }
+
+  all(): Record<string, unknown> {
+    return this.bag.all();
+  }
+
+  pull(key: string, defaultValue?: any): any {
+    if (this.bag.get(key) === undefined) return defaultValue;
+    return this.mutate().pull(key, defaultValue);
+  }
+
+  increment(key: string, by = 1): number {
+    return this.mutate().increment(key, by);
+  }
+
+  flash(key: string, value: unknown): void {
+    this.mutate().flash(key, value);
+  }
+
+  getFlash<T = unknown>(key: string, defaultValue?: T): T | undefined {
+    return this.bag.getFlash(key, defaultValue) as T | undefined;
+  }
+
+  reflash(): void {
+    this.mutate().reflash();
+  }
+
+  keep(...keys: string[]): void {
+    this.mutate().keep(keys);
+  }
+
+  now(key: string, value: unknown): void {
+    this.mutate().now(key, value);
+  }
+
+  regenerate(destroyOld = true): void {
+    this.mutate();
+    const oldId = this.id!;
+    if (destroyOld && this.stored) this.pendingDestroy.push(oldId);
+    this.id = generateSessionId();
+    this.stored = false;
+    if (this.meta!.csrfToken !== null) this.meta!.csrfToken = generateToken();
+    this.metaDirty = true;
+    this.regenerated = true;
+    this.host.emit('regenerated', this);
+  }
+
+  invalidate(): void {
+    this.assertWritable();
+    const userIdBefore = this.meta?.userId ?? null;
+    if (this.id !== null && this.stored) this.pendingDestroy.push(this.id);
+    this.host.emit('invalidated', this, userIdBefore === null ? undefined : 'user');
+    this.id = generateSessionId();
+    this.stored = false;
+    // Lazy again: the new, empty session is only stored if something is put into it.
+    this.materialized = false;
+    this.meta = this.freshMeta();
+    this.bag = new SessionBag();
+    this.metaDirty = false;
+  }
+
+  async save(): Promise<void> {
+    this.assertWritable();
+    await this.host.persist(this, false);
+  }
+
+  csrfToken(): string {
+    if (this.meta?.csrfToken) return this.meta.csrfToken;
+    this.mutate();
+    this.meta!.csrfToken = generateToken();
+    this.metaDirty = true;
+    return this.meta!.csrfToken;
+  }
+
+  regenerateCsrfToken(): string {
+    this.mutate();
+    this.meta!.csrfToken = generateToken();
+    this.metaDirty = true;
+    return this.meta!.csrfToken;
+  }
+
+  /** The stored token without creating one (for the guard). */
+  peekCsrfToken(): string | null {
+    return this.meta?.csrfToken ?? null;
+  }
+
+  setUserId(id: string | number | null): void {
+    if (id !== null && typeof id !== 'string' && typeof id !== 'number') throw new TypeError('setUserId() takes a string, a number or null.');
+    this.mutate();
+    this.meta!.userId = id === null ? null : String(id);
+    this.metaDirty = true;
+  }
+
+  getUserId(): string | null {
+    return this.meta?.userId ?? null;
+  }
+
+  setIpAddress(ip: string | null): void {
+    this.mutate();
+    this.meta!.ipAddress = ip;
+    this.metaDirty = true;
+  }
+
+  setUserAgent(ua: string | null): void {
+    this.mutate();
+    this.meta!.userAgent = ua;
+    this.metaDirty = true;
+  }
+
+  get createdAt(): Date | null {
+    return this.meta ? new Date(this.meta.createdAt) : null;
+  }
+
+  get lastActivity(): Date | null {
+    return this.meta ? new Date(this.meta.lastActivity) : null;
+  }
+
+  get expiresAt(): Date | null {
+    return this.meta ? new Date(this.meta.expiresAt) : null;
+  }
+
+  /** Every change goes through here: it enforces read-only mode and starts a lazy session. */
+  private mutate(): SessionBag {
+    this.assertWritable();
+    if (!this.materialized) {
+      if (this.id === null) this.id = generateSessionId();
+      if (this.meta === null) this.meta = this.freshMeta();
+      this.materialized = true;
+    }
+    return this.bag;
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) {
+      throw new SessionException('This route reads the session only (@SessionReadOnly()): remove the decorator to change the session here.');
+    }
+    if (this.finished) {
+      throw new SessionException('The session was already committed for this request; change it before the response is sent.');
+    }
+  }
+
+  private freshMeta(): SessionMeta {
+    const now = Date.now();
+    return {
+      createdAt: now,
+      lastActivity: now,
+      expiresAt: now + this.host.absoluteTimeoutMs,
+      userId: null,
+      ipAddress: this.facts.ip,
+      userAgent: this.facts.userAgent,
+      csrfToken: null,
+    };
+  }
+}

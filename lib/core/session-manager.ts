@@ -1,0 +1,252 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Observable, Subject } from 'rxjs';
+import { SessionDriver } from '../contracts/session-driver.interface.js';
+import { SessionSerializer } from '../contracts/session-serializer.interface.js';
+import { SessionException, SessionLockException, SessionStoreUnavailableException } from '../contracts/session-exception.js';
+import type { SessionEvent, SessionEventType } from '../contracts/session-event.interface.js';
+import type { SessionMeta, SessionRecord } from '../contracts/session-record.interface.js';
+import { isValidSessionId } from '../contracts/session-id.js';
+import { SessionBag } from './session-bag.js';
+import { SessionHandle, type SessionHandleHost } from './session-handle.js';
+import { sessionRef } from './session-id.util.js';
+import type { RequestFacts } from './request-facts.interface.js';
+import type { ResolvedSessionOptions } from './session-options.resolver.js';
+import { SESSION_RESOLVED_OPTIONS } from './session.constants.js';
+
+/** A session of a user as `listByUser` shows it. `ref` is safe to show in a browser; `id` is not. */
+export interface UserSessionSummary {
+  id: string;
+  /** Short hash of the ID: show this to browsers, never `id`. */
+  ref: string;
+  createdAt: Date;
+  lastActivity: Date;
+  ipAddress: string | null;
+  userAgent: string | null;
+}
+
+/**
+ * Orchestrates bag, driver and serializer: start (lock + read + checks) and commit (write +
+ * unlock). A singleton that keeps no per-request state: everything about one request lives
+ * in its `SessionHandle`.
+ */
+@Injectable()
+export class SessionManager implements SessionHandleHost {
+  private readonly logger = new Logger('Session');
+  private readonly subject = new Subject<SessionEvent>();
+  /** Session life events (no raw IDs or data): created, regenerated, invalidated, expired, fingerprint-mismatch, lock-timeout, csrf-failure. */
+  readonly events$: Observable<SessionEvent> = this.subject.asObservable();
+  readonly absoluteTimeoutMs: number;
+  private readonly touchAfterMs: number;
+
+  constructor(
+    @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
+    @Inject(SessionDriver) private readonly driver: SessionDriver,
+    @Inject(SessionSerializer) private readonly serializer: SessionSerializer,
+  ) {
+    this.absoluteTimeoutMs = options.absoluteTimeoutMs;
+    // A request that changes nothing rewrites the record only when lastActivity is this stale:
+    // it bounds idle-timeout drift to 10% (at most a minute) and spares the store a write per read.
+    this.touchAfterMs = Math.min(60_000, options.idleTimeoutMs / 10);
+  }
+
+  /**
+   * Begins a request's session. With a well-formed cookie ID: lock (unless read-only) and read,
+   * then enforce timeouts and fingerprint; any failure leaves a fresh, lazy session.
+   * Store failures throw (503): they never turn into "no session".
+   */
+  async start(facts: RequestFacts, readOnly: boolean): Promise<SessionHandle> {
+    const handle = new SessionHandle(this, facts, readOnly);
+    const id = facts.cookieId;
+    if (id === null || !isValidSessionId(id)) return handle;
+
+    const lock = !readOnly && this.options.lock.enabled;
+    const lockOptions = { waitMs: this.options.lock.waitMs, ttlMs: this.options.lock.ttlMs };
+    let record: SessionRecord | null;
+    let token: string | null = null;
+    try {
+      if (!lock) {
+        record = await this.driver.read(id);
+      } else if (this.driver.lockAndRead) {
+        ({ token, record } = await this.driver.lockAndRead(id, lockOptions));
+      } else {
+        token = await this.driver.lock(id, lockOptions);
+        try {
+          record = await this.driver.read(id);
+        } catch (err) {
+          await this.quietUnlock(id, token);
+          throw err;
+        }
+      }
+    } catch (err) {
+      if (err instanceof SessionLockException) {
+        this.emitFor('lock-timeout', id, null);
+        throw err;
+      }
+      throw this.storeError(err, 'read');
+    }
+
+    if (record === null) {
+      if (token !== null) await this.quietUnlock(id, token);
+      return handle;
+    }
+    const rejection = this.check(record.meta, facts);
+    let bag: SessionBag | null = null;
+    if (rejection === null) {
+      try {
+        bag = SessionBag.fromPayload(this.serializer.deserialize(record.payload, id));
+      } catch {
+        this.logger.warn(`Stored session ${sessionRef(id)} could not be decoded (corrupt, tampered or encrypted with an unknown key); starting a fresh session.`);
+      }
+    } else {
+      this.emitFor(rejection.type, id, record.meta.userId, rejection.reason);
+    }
+    if (bag === null) {
+      // Dead or unreadable: remove it while we hold its lock, so it can never be resumed.
+      if (token !== null) {
+        try {
+          await this.driver.destroy(id);
+        } catch (err) {
+          this.logger.warn(`Could not destroy dead session ${sessionRef(id)}: ${describe(err)}`);
+        } finally {
+          await this.quietUnlock(id, token);
+        }
+      }
+      return handle;
+    }
+    handle.load(id, record.meta, bag);
+    if (token !== null) {
+      handle.lockedId = id;
+      handle.lockToken = token;
+    }
+    return handle;
+  }
+
+  /**
+   * Writes what changed and, when `final`, ages flash data and releases the lock (always,
+   * even when the write fails). Payload-size and lock-loss errors leave the stored record unchanged.
+   */
+  async persist(handle: SessionHandle, final: boolean): Promise<void> {
+    if (handle.finished) return;
+    if (final) handle.finished = true;
+    if (handle.readOnly) return;
+    try {
+      if (final) handle.bag.ageFlash();
+      while (handle.pendingDestroy.length > 0) {
+        const old = handle.pendingDestroy[0];
+        await this.driver.destroy(old);
+        handle.pendingDestroy.shift();
+      }
+      if (handle.id === null || !handle.materialized || handle.meta === null) return;
+      const now = Date.now();
+      const due = !handle.stored || handle.bag.isDirty || handle.metaDirty || now - handle.meta.lastActivity >= this.touchAfterMs;
+      if (!due) return;
+
+      const id = handle.id;
+      const meta: SessionMeta = { ...handle.meta, lastActivity: now, ipAddress: handle.meta.ipAddress ?? handle.facts.ip };
+      const payload = this.serializer.serialize(handle.bag.toStored() as unknown as Record<string, unknown>, id);
+      const size = Buffer.byteLength(payload);
+      if (size > this.options.maxPayloadBytes) {
+        throw new SessionException(
+          `The session payload is ${size} bytes, over maxPayloadBytes (${this.options.maxPayloadBytes}); the change was not saved. Store less in the session or raise maxPayloadBytes.`,
+        );
+      }
+      const record: SessionRecord = { payload, meta, evictAt: Math.min(now + this.options.idleTimeoutMs, meta.expiresAt) };
+      const fenced = handle.lockToken !== null && handle.lockedId === id;
+      const wasNew = !handle.stored;
+      if (final && fenced && this.driver.writeAndUnlock) {
+        await this.driver.writeAndUnlock(id, record, handle.lockToken!);
+        handle.lockToken = null;
+      } else {
+        await this.driver.write(id, record, fenced ? handle.lockToken! : undefined);
+      }
+      handle.meta = meta;
+      handle.stored = true;
+      handle.metaDirty = false;
+      handle.bag.markClean();
+      // A regenerated session is not a new one: it was announced as `regenerated`.
+      if (wasNew && !handle.regenerated) this.emitFor('created', id, meta.userId);
+    } catch (err) {
+      if (err instanceof SessionException) throw err;
+      throw this.storeError(err, 'write');
+    } finally {
+      if (final && handle.lockToken !== null) {
+        const { lockedId, lockToken } = handle;
+        handle.lockToken = null;
+        await this.quietUnlock(lockedId!, lockToken);
+      }
+    }
+  }
+
+  /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */
+  async release(handle: SessionHandle): Promise<void> {
+    handle.finished = true;
+    if (handle.lockToken !== null) {
+      const { lockedId, lockToken } = handle;
+      handle.lockToken = null;
+      await this.quietUnlock(lockedId!, lockToken);
+    }
+  }
+
+  /** The user's live sessions (for a "your devices" page). */
+  async listByUser(userId: string | number): Promise<UserSessionSummary[]> {
+    const list = await this.driver.listByUser(String(userId));
+    return list
+      .map(({ id, meta }) => ({
+        id,
+        ref: sessionRef(id)!,
+        createdAt: new Date(meta.createdAt),
+        lastActivity: new Date(meta.lastActivity),
+        ipAddress: meta.ipAddress,
+        userAgent: meta.userAgent,
+      }))
+      .sort((a, b) => b.lastActivity.getTime() - a.lastActivity.getTime());
+  }
+
+  /** "Sign out everywhere (else)": destroys the user's sessions except `except`; resolves to how many. */
+  async destroyByUser(userId: string | number, options: { except?: string | null } = {}): Promise<number> {
+    return this.driver.destroyByUser(String(userId), options.except ?? undefined);
+  }
+
+  emit(type: SessionEventType, handle: SessionHandle, reason?: string): void {
+    this.emitFor(type, handle.id, handle.meta?.userId ?? null, reason);
+  }
+
+  /** For other parts of the library (the CSRF guard) to report an event. */
+  emitFor(type: SessionEventType, id: string | null, userId: string | null, reason?: string): void {
+    const event: SessionEvent = { type, sessionRef: sessionRef(id), userId, at: Date.now() };
+    if (reason !== undefined) event.reason = reason;
+    this.subject.next(event);
+  }
+
+  private check(meta: SessionMeta, facts: RequestFacts): { type: SessionEventType; reason: string } | null {
+    const now = Date.now();
+    if (now >= meta.expiresAt) return { type: 'expired', reason: 'absolute' };
+    if (now >= meta.lastActivity + this.options.idleTimeoutMs) return { type: 'expired', reason: 'idle' };
+    if (this.options.fingerprint.userAgent && (meta.userAgent ?? null) !== (facts.userAgent ?? null)) {
+      return { type: 'fingerprint-mismatch', reason: 'user-agent' };
+    }
+    if (this.options.fingerprint.ip === 'strict' && (meta.ipAddress ?? null) !== (facts.ip ?? null)) {
+      return { type: 'fingerprint-mismatch', reason: 'ip' };
+    }
+    return null;
+  }
+
+  private async quietUnlock(id: string, token: string): Promise<void> {
+    try {
+      await this.driver.unlock(id, token);
+    } catch (err) {
+      // The lock's TTL frees it anyway; failing the response for it would lose nothing but availability.
+      this.logger.warn(`Could not release the lock of session ${sessionRef(id)} (it expires by its TTL): ${describe(err)}`);
+    }
+  }
+
+  private storeError(err: unknown, op: string): SessionException {
+    if (err instanceof SessionException) return err;
+    this.logger.error(`Session store ${op} failed: ${describe(err)}`);
+    return new SessionStoreUnavailableException(undefined, { cause: err });
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

@@ -1,0 +1,174 @@
+import type { SessionDriver } from '../contracts/session-driver.interface.js';
+import type { SessionSerializer } from '../contracts/session-serializer.interface.js';
+import type {
+  CookieOptions,
+  DatabaseDriverOptions,
+  FileDriverOptions,
+  RedisDriverOptions,
+  SessionDriverName,
+  SessionModuleOptions,
+} from '../contracts/session-options.interface.js';
+import type { Type } from '@nestjs/common';
+
+/** Thrown at start-up for a bad option; the message names the option and says what is allowed. */
+export class SessionOptionsError extends Error {
+  constructor(option: string, problem: string) {
+    super(`Invalid session option "${option}": ${problem}`);
+    this.name = 'SessionOptionsError';
+  }
+}
+
+/** Options with every default filled in and times converted to milliseconds. */
+export interface ResolvedSessionOptions {
+  driver: SessionDriverName | Type<SessionDriver> | SessionDriver;
+  file: FileDriverOptions;
+  database: DatabaseDriverOptions;
+  redis: RedisDriverOptions;
+  cookie: Required<Omit<CookieOptions, 'domain'>> & { domain: string | undefined };
+  idleTimeoutMs: number;
+  absoluteTimeoutMs: number;
+  fingerprint: { userAgent: boolean; ip: 'strict' | 'relaxed' };
+  trustProxy: boolean;
+  lock: { enabled: boolean; waitMs: number; ttlMs: number };
+  csrf: { global: boolean; xsrfCookie: boolean; allowSameSite: boolean };
+  encryption: { keys: string[] };
+  gcIntervalMs: number;
+  maxPayloadBytes: number;
+  serializer: SessionSerializer | undefined;
+}
+
+const TOP_LEVEL = new Set([
+  'driver', 'file', 'database', 'redis', 'cookie', 'idleTimeout', 'absoluteTimeout', 'fingerprint', 'trustProxy',
+  'lock', 'csrf', 'encryption', 'gc', 'maxPayloadBytes', 'serializer',
+]);
+const NESTED: Record<string, Set<string>> = {
+  file: new Set(['path']),
+  database: new Set(['dataSource', 'url', 'table']),
+  redis: new Set(['url', 'options', 'client', 'cluster', 'keyPrefix']),
+  cookie: new Set(['name', 'secure', 'httpOnly', 'sameSite', 'path', 'domain', 'partitioned', 'persistent']),
+  fingerprint: new Set(['userAgent', 'ip']),
+  lock: new Set(['enabled', 'waitTimeout', 'ttl']),
+  csrf: new Set(['global', 'xsrfCookie', 'allowSameSite']),
+  encryption: new Set(['keys']),
+  gc: new Set(['interval']),
+};
+const DRIVER_NAMES = ['memory', 'file', 'database', 'redis'];
+// RFC 6265 cookie-name token characters.
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export function resolveSessionOptions(input: SessionModuleOptions | undefined | null): ResolvedSessionOptions {
+  const o = (input ?? {}) as Record<string, unknown>;
+  if (typeof o !== 'object' || Array.isArray(o)) throw new SessionOptionsError('(root)', 'expected an options object.');
+  for (const key of Object.keys(o)) {
+    if (!TOP_LEVEL.has(key)) throw new SessionOptionsError(key, `unknown option; known options are ${[...TOP_LEVEL].join(', ')}.`);
+    const allowed = NESTED[key];
+    const value = o[key];
+    if (allowed && value !== undefined) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SessionOptionsError(key, 'expected an object.');
+      for (const sub of Object.keys(value)) {
+        if (!allowed.has(sub)) throw new SessionOptionsError(`${key}.${sub}`, `unknown option; known ${key} options are ${[...allowed].join(', ')}.`);
+      }
+    }
+  }
+  const opts = input ?? {};
+
+  const driver = opts.driver ?? 'file';
+  if (typeof driver === 'string' && !DRIVER_NAMES.includes(driver)) {
+    throw new SessionOptionsError('driver', `"${driver}" is not a driver; use ${DRIVER_NAMES.join(', ')}, a SessionDriver class or an instance.`);
+  }
+  if (typeof driver !== 'string' && typeof driver !== 'function' && (typeof driver !== 'object' || driver === null)) {
+    throw new SessionOptionsError('driver', 'expected a driver name, a SessionDriver class or an instance.');
+  }
+
+  const c = opts.cookie ?? {};
+  const name = c.name ?? 'ML_SESS';
+  if (!COOKIE_NAME.test(name)) throw new SessionOptionsError('cookie.name', `"${name}" is not a valid cookie name (RFC 6265 token characters only).`);
+  const sameSite = c.sameSite ?? 'lax';
+  if (!['lax', 'strict', 'none'].includes(sameSite)) throw new SessionOptionsError('cookie.sameSite', `expected 'lax', 'strict' or 'none', got ${JSON.stringify(sameSite)}.`);
+  const secure = c.secure ?? 'auto';
+  if (secure !== true && secure !== false && secure !== 'auto') throw new SessionOptionsError('cookie.secure', `expected true, false or 'auto', got ${JSON.stringify(secure)}.`);
+  const path = c.path ?? '/';
+  if (typeof path !== 'string' || !path.startsWith('/') || /[;\s]/.test(path)) throw new SessionOptionsError('cookie.path', 'expected a path starting with "/" without ";" or spaces.');
+  if (c.domain !== undefined && (typeof c.domain !== 'string' || !/^\.?[A-Za-z0-9.-]+$/.test(c.domain))) {
+    throw new SessionOptionsError('cookie.domain', 'expected a host name such as "example.com".');
+  }
+  if (sameSite === 'none' && secure !== true) {
+    throw new SessionOptionsError('cookie.sameSite', "'none' requires cookie.secure: true (browsers drop SameSite=None cookies without Secure).");
+  }
+  if (name.startsWith('__Host-')) {
+    if (secure !== true) throw new SessionOptionsError('cookie.secure', 'a __Host- cookie must set secure: true.');
+    if (path !== '/') throw new SessionOptionsError('cookie.path', 'a __Host- cookie must use path "/".');
+    if (c.domain !== undefined) throw new SessionOptionsError('cookie.domain', 'a __Host- cookie must not set a domain.');
+  }
+  if (name.startsWith('__Secure-') && secure !== true) throw new SessionOptionsError('cookie.secure', 'a __Secure- cookie must set secure: true.');
+  const partitioned = bool(c.partitioned, false, 'cookie.partitioned');
+  if (partitioned && secure !== true) throw new SessionOptionsError('cookie.partitioned', 'a Partitioned cookie requires cookie.secure: true.');
+
+  const idle = seconds(opts.idleTimeout, 1800, 'idleTimeout');
+  const absolute = seconds(opts.absoluteTimeout, 43200, 'absoluteTimeout');
+
+  const f = opts.fingerprint ?? {};
+  const ip = f.ip ?? 'relaxed';
+  if (ip !== 'strict' && ip !== 'relaxed') throw new SessionOptionsError('fingerprint.ip', `expected 'strict' or 'relaxed', got ${JSON.stringify(ip)}.`);
+
+  const l = opts.lock ?? {};
+  const waitSeconds = seconds(l.waitTimeout, 10, 'lock.waitTimeout', true);
+  const ttlSeconds = seconds(l.ttl, 30, 'lock.ttl');
+
+  const gcInterval = seconds(opts.gc?.interval, 600, 'gc.interval', true);
+  const maxPayloadBytes = opts.maxPayloadBytes ?? 65536;
+  if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 256) throw new SessionOptionsError('maxPayloadBytes', 'expected an integer of at least 256.');
+
+  const keys = opts.encryption?.keys ?? [];
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new SessionOptionsError('encryption.keys', 'expected an array of base64 or hex strings.');
+
+  const serializer = opts.serializer;
+  if (serializer !== undefined && (typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function')) {
+    throw new SessionOptionsError('serializer', 'expected an object with serialize() and deserialize().');
+  }
+
+  return {
+    driver,
+    file: { path: opts.file?.path ?? './storage/sessions' },
+    database: { ...opts.database, table: opts.database?.table ?? 'sessions' },
+    redis: { ...opts.redis, keyPrefix: opts.redis?.keyPrefix ?? 'ml_sess:' },
+    cookie: {
+      name,
+      secure,
+      httpOnly: bool(c.httpOnly, true, 'cookie.httpOnly'),
+      sameSite,
+      path,
+      domain: c.domain,
+      partitioned,
+      persistent: bool(c.persistent, false, 'cookie.persistent'),
+    },
+    idleTimeoutMs: idle * 1000,
+    absoluteTimeoutMs: absolute * 1000,
+    fingerprint: { userAgent: bool(f.userAgent, true, 'fingerprint.userAgent'), ip },
+    trustProxy: bool(opts.trustProxy, false, 'trustProxy'),
+    lock: { enabled: bool(l.enabled, true, 'lock.enabled'), waitMs: waitSeconds * 1000, ttlMs: ttlSeconds * 1000 },
+    csrf: {
+      global: bool(opts.csrf?.global, false, 'csrf.global'),
+      xsrfCookie: bool(opts.csrf?.xsrfCookie, false, 'csrf.xsrfCookie'),
+      allowSameSite: bool(opts.csrf?.allowSameSite, false, 'csrf.allowSameSite'),
+    },
+    encryption: { keys },
+    gcIntervalMs: gcInterval * 1000,
+    maxPayloadBytes,
+    serializer,
+  };
+}
+
+function seconds(value: unknown, fallback: number, option: string, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new SessionOptionsError(option, `expected a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+function bool(value: unknown, fallback: boolean, option: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new SessionOptionsError(option, `expected true or false, got ${JSON.stringify(value)}.`);
+  return value;
+}

@@ -1,0 +1,124 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SessionLockException } from '../contracts/session-exception.js';
+import { SessionManager } from '../core/session-manager.js';
+import type { SessionHandle } from '../core/session-handle.js';
+import type { ResolvedSessionOptions } from '../core/session-options.resolver.js';
+import { SESSION_RESOLVED_OPTIONS } from '../core/session.constants.js';
+import { readSessionCookie, serializeCookie } from './cookie.util.js';
+import { clientIp, isSecureRequest, userAgent } from './request-info.util.js';
+
+const CONTEXT = Symbol.for('ml-session:context');
+
+/**
+ * Who finishes a request's session:
+ * - `loaded`: the middleware started it; if the interceptor never runs (guard rejection, 404,
+ *   a route outside Nest), the response's `close` releases the lock without writing;
+ * - `handling`: the interceptor owns it and commits before the response is written;
+ * - `done`: committed or released.
+ */
+export interface SessionRequestContext {
+  handle: SessionHandle;
+  phase: 'loaded' | 'handling' | 'done';
+  secure: boolean;
+}
+
+/** The session on a request (Express `req`, Fastify `request` or its raw `IncomingMessage`), if the middleware ran. */
+export function getSessionContext(req: unknown): SessionRequestContext | undefined {
+  if (typeof req !== 'object' || req === null) return undefined;
+  const r = req as { [CONTEXT]?: SessionRequestContext; raw?: { [CONTEXT]?: SessionRequestContext } };
+  return r[CONTEXT] ?? r.raw?.[CONTEXT];
+}
+
+/** The HTTP side of the lifecycle, shared by the middleware (start) and the interceptor (commit). */
+@Injectable()
+export class SessionLifecycle {
+  private readonly logger = new Logger('Session');
+
+  constructor(
+    private readonly manager: SessionManager,
+    @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
+  ) {}
+
+  /** Extract + start: parse the cookie, lock and read, attach the handle to `req.session`. */
+  async begin(req: IncomingMessage, res: ServerResponse, readOnly: boolean): Promise<void> {
+    if ((req as { [CONTEXT]?: unknown })[CONTEXT]) return; // mounted twice: the first one owns it
+    const { trustProxy } = this.options;
+    const cookie = readSessionCookie(req.headers.cookie, this.options.cookie.name);
+    let handle: SessionHandle;
+    try {
+      handle = await this.manager.start(
+        { cookieId: cookie.id, hadCookie: cookie.present, ip: clientIp(req, trustProxy), userAgent: userAgent(req) },
+        readOnly,
+      );
+    } catch (err) {
+      if (err instanceof SessionLockException && !res.headersSent) {
+        res.setHeader('Retry-After', String(Math.max(1, Math.ceil(this.options.lock.waitMs / 1000))));
+      }
+      throw err;
+    }
+    const ctx: SessionRequestContext = { handle, phase: 'loaded', secure: isSecureRequest(req, trustProxy) };
+    (req as { [CONTEXT]?: SessionRequestContext })[CONTEXT] = ctx;
+    (req as { session?: unknown }).session = handle;
+    res.once('close', () => {
+      if (ctx.phase === 'loaded') void this.abandon(ctx);
+    });
+  }
+
+  /**
+   * Commit: age flash, write, unlock, then decide the cookie. Runs before the response is
+   * written. `res` is the platform response (Express `res` or Fastify `reply`).
+   */
+  async commit(ctx: SessionRequestContext, res: unknown): Promise<void> {
+    if (ctx.phase === 'done') return;
+    ctx.phase = 'done';
+    await this.manager.persist(ctx.handle, true);
+    const cookie = this.cookieFor(ctx);
+    if (cookie !== null) appendSetCookie(res, cookie, this.logger);
+  }
+
+  /** Release without writing (the handler never ran, or its result was abandoned). */
+  async abandon(ctx: SessionRequestContext): Promise<void> {
+    if (ctx.phase === 'done') return;
+    ctx.phase = 'done';
+    await this.manager.release(ctx.handle);
+  }
+
+  /** Set-Cookie only when needed: a newly stored or regenerated ID, or a dead session to forget. */
+  private cookieFor(ctx: SessionRequestContext): string | null {
+    const { handle } = ctx;
+    const c = this.options.cookie;
+    const secure = c.secure === 'auto' ? ctx.secure : c.secure;
+    const attrs = { path: c.path, domain: c.domain, secure, httpOnly: c.httpOnly, sameSite: c.sameSite, partitioned: c.partitioned };
+    if (handle.id !== null && handle.stored) {
+      if (handle.id === handle.facts.cookieId) return null;
+      return serializeCookie(c.name, handle.id, { ...attrs, expires: c.persistent ? handle.meta!.expiresAt : undefined });
+    }
+    if (handle.facts.hadCookie) return serializeCookie(c.name, '', { ...attrs, expires: 0 });
+    return null;
+  }
+}
+
+function appendSetCookie(res: unknown, cookie: string, logger: Logger): void {
+  const r = res as {
+    raw?: ServerResponse;
+    header?: (k: string, v: string) => unknown;
+    headersSent?: boolean;
+    getHeader?: ServerResponse['getHeader'];
+    setHeader?: ServerResponse['setHeader'];
+  };
+  const raw: ServerResponse | undefined = r.raw ?? (typeof r.setHeader === 'function' ? (res as ServerResponse) : undefined);
+  if (raw?.headersSent) {
+    // A handler that wrote the response itself (@Res()) before the commit: too late for a cookie.
+    logger.warn('The response was sent before the session was committed, so its cookie could not be set. Use @Res({ passthrough: true }) or await session.save() before writing the response.');
+    return;
+  }
+  if (r.raw && typeof r.header === 'function') {
+    r.header('set-cookie', cookie); // Fastify appends set-cookie values
+    return;
+  }
+  if (raw) {
+    const prev = raw.getHeader('set-cookie');
+    raw.setHeader('set-cookie', prev === undefined ? [cookie] : [...(Array.isArray(prev) ? prev : [String(prev)]), cookie]);
+  }
+}

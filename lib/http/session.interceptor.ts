@@ -1,0 +1,51 @@
+import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { concat, concatMap, defer, finalize, ignoreElements, catchError, type Observable } from 'rxjs';
+import { SessionLifecycle, getSessionContext } from './session-lifecycle.service.js';
+
+/**
+ * Commits the session before the response is written: after the handler's value, after its
+ * error (so a flash message survives an error redirect), or on completion without a value.
+ * If the handler's stream is dropped unfinished, the lock is released without a write.
+ */
+@Injectable()
+export class SessionInterceptor implements NestInterceptor {
+  private readonly logger = new Logger('Session');
+
+  constructor(private readonly lifecycle: SessionLifecycle) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() !== 'http') return next.handle();
+    const http = context.switchToHttp();
+    const req = http.getRequest<{ raw?: unknown; session?: unknown }>();
+    const ctx = getSessionContext(req);
+    if (!ctx || ctx.phase !== 'loaded') return next.handle();
+    if (req.raw !== undefined && req.session === undefined) req.session = ctx.handle; // Fastify: also on the wrapper
+    ctx.phase = 'handling';
+    const res = http.getResponse<unknown>();
+    let started = false;
+    const commitOnce = (): Promise<void> => {
+      if (started) return Promise.resolve();
+      started = true;
+      return this.lifecycle.commit(ctx, res);
+    };
+    return concat(
+      next.handle().pipe(concatMap(async (value) => (await commitOnce(), value))),
+      defer(() => commitOnce()).pipe(ignoreElements()),
+    ).pipe(
+      catchError(async (err: unknown) => {
+        try {
+          await commitOnce();
+        } catch (commitErr) {
+          if (commitErr !== err) this.logger.error(`Session commit after a failed handler also failed: ${commitErr instanceof Error ? commitErr.message : String(commitErr)}`);
+        }
+        throw err;
+      }),
+      finalize(() => {
+        if (!started) {
+          started = true;
+          void this.lifecycle.abandon(ctx);
+        }
+      }),
+    );
+  }
+}

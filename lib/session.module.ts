@@ -1,0 +1,194 @@
+import {
+  Global,
+  Inject,
+  Logger,
+  Module,
+  RequestMethod,
+  type DynamicModule,
+  type MiddlewareConsumer,
+  type NestModule,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type Provider,
+} from '@nestjs/common';
+import { APP_INTERCEPTOR, DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { SessionDriver } from './contracts/session-driver.interface.js';
+import { SessionSerializer } from './contracts/session-serializer.interface.js';
+import type { SessionModuleAsyncOptions, SessionModuleOptions, SessionOptionsFactory } from './contracts/session-options.interface.js';
+import { SessionManager } from './core/session-manager.js';
+import { resolveSessionOptions, type ResolvedSessionOptions } from './core/session-options.resolver.js';
+import { SESSION_MODULE_OPTIONS, SESSION_READ_ONLY, SESSION_RESOLVED_OPTIONS } from './core/session.constants.js';
+import { DriverFactory } from './drivers/driver.factory.js';
+import { JsonSerializer } from './serializers/json.serializer.js';
+import { SessionLifecycle } from './http/session-lifecycle.service.js';
+import { SessionMiddleware, SessionReadOnlyMiddleware } from './http/session.middleware.js';
+import { SessionInterceptor } from './http/session.interceptor.js';
+
+interface RouteInfo {
+  path: string;
+  method: RequestMethod;
+  version?: string | string[];
+}
+
+const PATH_METADATA = 'path';
+const METHOD_METADATA = 'method';
+const VERSION_METADATA = '__version__';
+
+function coreProviders(): Provider[] {
+  return [
+    {
+      provide: SESSION_RESOLVED_OPTIONS,
+      useFactory: (raw: SessionModuleOptions) => resolveSessionOptions(raw),
+      inject: [SESSION_MODULE_OPTIONS],
+    },
+    {
+      provide: SessionDriver,
+      useFactory: async (o: ResolvedSessionOptions) => {
+        const driver = await DriverFactory.create({ driver: o.driver, file: o.file, database: o.database, redis: o.redis });
+        await driver.open();
+        return driver;
+      },
+      inject: [SESSION_RESOLVED_OPTIONS],
+    },
+    {
+      provide: SessionSerializer,
+      useFactory: (o: ResolvedSessionOptions) => o.serializer ?? new JsonSerializer(),
+      inject: [SESSION_RESOLVED_OPTIONS],
+    },
+    SessionManager,
+    SessionLifecycle,
+    SessionMiddleware,
+    SessionReadOnlyMiddleware,
+    { provide: APP_INTERCEPTOR, useClass: SessionInterceptor },
+  ];
+}
+
+const EXPORTS = [SessionManager, SessionDriver, SessionSerializer, SESSION_RESOLVED_OPTIONS, SessionLifecycle];
+
+/**
+ * `SessionModule.forRoot(options)` / `forRootAsync({ useFactory, inject, imports })`: a global
+ * module that mounts the session middleware on every route and the commit interceptor.
+ */
+@Global()
+@Module({})
+export class SessionModule implements NestModule, OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Session');
+  private gcTimer: NodeJS.Timeout | undefined;
+  private gcRunning = false;
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly reflector: Reflector,
+    @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
+    @Inject(SessionDriver) private readonly driver: SessionDriver,
+  ) {}
+
+  static forRoot(options: SessionModuleOptions = {}): DynamicModule {
+    return {
+      module: SessionModule,
+      global: true,
+      imports: [DiscoveryModule],
+      providers: [{ provide: SESSION_MODULE_OPTIONS, useValue: options }, ...coreProviders()],
+      exports: EXPORTS,
+    };
+  }
+
+  static forRootAsync(options: SessionModuleAsyncOptions): DynamicModule {
+    return {
+      module: SessionModule,
+      global: true,
+      imports: [DiscoveryModule, ...(options.imports ?? [])],
+      providers: [...asyncOptionsProviders(options), ...coreProviders()],
+      exports: EXPORTS,
+    };
+  }
+
+  /** Every route gets the locking middleware, except `@SessionReadOnly()` routes, which get the read-only one. */
+  configure(consumer: MiddlewareConsumer): void {
+    const readOnly = this.readOnlyRoutes();
+    if (readOnly.length > 0) {
+      consumer.apply(SessionMiddleware).exclude(...readOnly).forRoutes({ path: '*', method: RequestMethod.ALL });
+      consumer.apply(SessionReadOnlyMiddleware).forRoutes(...readOnly);
+    } else {
+      consumer.apply(SessionMiddleware).forRoutes({ path: '*', method: RequestMethod.ALL });
+    }
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.options.gcIntervalMs <= 0) return;
+    this.gcTimer = setInterval(() => void this.collectGarbage(), this.options.gcIntervalMs);
+    // A GC timer must never keep a process alive (CLI scripts, tests).
+    this.gcTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    this.gcTimer = undefined;
+    await this.driver.close();
+  }
+
+  private async collectGarbage(): Promise<void> {
+    if (this.gcRunning) return;
+    this.gcRunning = true;
+    try {
+      const removed = await this.driver.gc();
+      if (removed > 0) this.logger.debug(`Garbage collection removed ${removed} expired session(s).`);
+    } catch (err) {
+      this.logger.warn(`Session garbage collection failed (will retry next interval): ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.gcRunning = false;
+    }
+  }
+
+  /** Routes of handlers (or controllers) marked `@SessionReadOnly()`, as Nest route infos. */
+  private readOnlyRoutes(): RouteInfo[] {
+    const routes: RouteInfo[] = [];
+    for (const wrapper of this.discovery.getControllers()) {
+      const type = wrapper.metatype as (new (...args: unknown[]) => unknown) | undefined;
+      if (!type || !type.prototype) continue;
+      const classReadOnly = this.reflector.get<boolean>(SESSION_READ_ONLY, type) === true;
+      const controllerPaths = asArray(Reflect.getMetadata(PATH_METADATA, type) as string | string[] | undefined);
+      const classVersion = Reflect.getMetadata(VERSION_METADATA, type) as RouteInfo['version'];
+      for (const name of this.scanner.getAllMethodNames(type.prototype)) {
+        const handler = (type.prototype as Record<string, unknown>)[name] as object;
+        const methodPaths = Reflect.getMetadata(PATH_METADATA, handler) as string | string[] | undefined;
+        if (methodPaths === undefined) continue; // not a route
+        const readOnly = this.reflector.get<boolean>(SESSION_READ_ONLY, handler as never) ?? classReadOnly;
+        if (readOnly !== true) continue;
+        const method = (Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined) ?? RequestMethod.GET;
+        const version = (Reflect.getMetadata(VERSION_METADATA, handler) as RouteInfo['version']) ?? classVersion;
+        for (const cp of controllerPaths.length ? controllerPaths : ['']) {
+          for (const mp of asArray(methodPaths)) {
+            const path = '/' + [cp, mp].map((p) => p.replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/');
+            routes.push(version === undefined ? { path, method } : { path, method, version });
+          }
+        }
+      }
+    }
+    return routes;
+  }
+}
+
+function asArray(value: string | string[] | undefined): string[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+function asyncOptionsProviders(options: SessionModuleAsyncOptions): Provider[] {
+  if (options.useFactory) {
+    return [{ provide: SESSION_MODULE_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] }];
+  }
+  const factoryClass = options.useClass ?? options.useExisting;
+  if (!factoryClass) {
+    throw new Error('SessionModule.forRootAsync() needs useFactory, useClass or useExisting.');
+  }
+  const providers: Provider[] = [
+    {
+      provide: SESSION_MODULE_OPTIONS,
+      useFactory: (factory: SessionOptionsFactory) => factory.createSessionOptions(),
+      inject: [factoryClass],
+    },
+  ];
+  if (options.useClass) providers.push({ provide: options.useClass, useClass: options.useClass });
+  return providers;
+}
