@@ -37,6 +37,7 @@ export class SessionManager implements SessionHandleHost {
   readonly events$: Observable<SessionEvent> = this.subject.asObservable();
   readonly absoluteTimeoutMs: number;
   private readonly touchAfterMs: number;
+  private readonly evictGraceMs: number;
 
   constructor(
     @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
@@ -47,6 +48,9 @@ export class SessionManager implements SessionHandleHost {
     // A request that changes nothing rewrites the record only when lastActivity is this stale:
     // it bounds idle-timeout drift to 10% (at most a minute) and spares the store a write per read.
     this.touchAfterMs = Math.min(60_000, options.idleTimeoutMs / 10);
+    // Stores keep a dead record a little past its death so that start() can tell "expired"
+    // (event, cookie removal) from "unknown ID"; the exact timeouts are enforced here on read.
+    this.evictGraceMs = Math.min(300_000, options.idleTimeoutMs);
   }
 
   /**
@@ -150,7 +154,7 @@ export class SessionManager implements SessionHandleHost {
           `The session payload is ${size} bytes, over maxPayloadBytes (${this.options.maxPayloadBytes}); the change was not saved. Store less in the session or raise maxPayloadBytes.`,
         );
       }
-      const record: SessionRecord = { payload, meta, evictAt: Math.min(now + this.options.idleTimeoutMs, meta.expiresAt) };
+      const record: SessionRecord = { payload, meta, evictAt: Math.min(now + this.options.idleTimeoutMs, meta.expiresAt) + this.evictGraceMs };
       const fenced = handle.lockToken !== null && handle.lockedId === id;
       const wasNew = !handle.stored;
       if (final && fenced && this.driver.writeAndUnlock) {

@@ -94,6 +94,13 @@ export class TestSessionController {
     return { id: s.getId() };
   }
 
+  @Post('logout')
+  logout(@Session() s: SessionInterface) {
+    s.invalidate();
+    s.flash('status', 'Signed out');
+    return { id: s.getId() };
+  }
+
   @Post('login')
   login(@Session() s: SessionInterface, @Body() b: { userId: string }) {
     s.regenerate();

@@ -1,0 +1,165 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import request from 'supertest';
+import { SessionDriver } from '../../lib/contracts/session-driver.interface.js';
+import { SessionManager } from '../../lib/core/session-manager.js';
+import type { SessionEvent } from '../../lib/contracts/session-event.interface.js';
+import { createTestApp, PLATFORMS, type TestApp } from '../support/test-app.js';
+import { newId, sleep } from '../support/records.js';
+
+describe.each(PLATFORMS)('session identity (%s)', (platform) => {
+  let t: TestApp;
+  let driver: SessionDriver;
+  const events: SessionEvent[] = [];
+  beforeAll(async () => {
+    t = await createTestApp(platform);
+    driver = t.app.get<SessionDriver>(SessionDriver);
+    t.app.get(SessionManager).events$.subscribe((e) => events.push(e));
+  });
+  afterAll(() => t.close());
+
+  it('regenerate(): new ID, same data, new CSRF token, and the old ID no longer loads', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { cart: ['apple'] });
+    const tokenBefore = (await b.get('/s/csrf')).body.token as string;
+    const oldId = b.sessionId!;
+    const res = await b.post('/s/regenerate');
+    expect(res.body.before).toBe(oldId);
+    expect(res.body.after).not.toBe(oldId);
+    expect(b.sessionId).toBe(res.body.after);
+    expect((await b.get('/s/get')).body.data).toEqual({ cart: ['apple'] });
+    expect((await b.get('/s/csrf')).body.token).not.toBe(tokenBefore);
+    expect(await driver.read(oldId)).toBeNull();
+    // A browser still holding the old cookie gets a fresh, empty session.
+    const stale = t.browser();
+    stale.cookie = `ML_SESS=${oldId}`;
+    const staleRead = await stale.get('/s/get');
+    expect(staleRead.body.id).toBeNull();
+    expect(staleRead.body.data).toEqual({});
+    expect(events.some((e) => e.type === 'regenerated')).toBe(true);
+  });
+
+  it('regenerate(false) keeps the old record loadable', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { k: 'v' });
+    const oldId = b.sessionId!;
+    await b.post('/s/regenerate?keep=1');
+    expect(b.sessionId).not.toBe(oldId);
+    expect(await driver.read(oldId)).not.toBeNull();
+  });
+
+  it('invalidate(): data gone, the old ID no longer loads, the cookie is replaced', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { secret: 'x' });
+    const oldId = b.sessionId!;
+    const res = await b.post('/s/invalidate');
+    expect(res.body.id).not.toBe(oldId);
+    // Nothing was put into the new session, so the cookie is deleted rather than replaced by an empty session.
+    expect(b.lastSetCookie.join()).toMatch(/ML_SESS=; Path=\/; Max-Age=0; Expires=Thu, 01 Jan 1970/);
+    expect(b.cookie).toBeNull();
+    expect(await driver.read(oldId)).toBeNull();
+    expect((await b.get('/s/get')).body.data).toEqual({});
+    expect(events.some((e) => e.type === 'invalidated')).toBe(true);
+  });
+
+  it('invalidate() then flash: the cookie is replaced by the new session', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { secret: 'x' });
+    const oldId = b.sessionId!;
+    const res = await b.post('/s/logout');
+    expect(b.sessionId).toBe(res.body.id);
+    expect(b.sessionId).not.toBe(oldId);
+    expect(await driver.read(oldId)).toBeNull();
+    const after = await b.get('/s/get');
+    expect(after.body.data).toEqual({});
+    expect((await b.get('/s/flash/status')).body.value).toBeNull(); // shown once during the GET above
+  });
+
+  it('login: regenerate + setUserId, listed by user, destroyed by user', async () => {
+    const user = 'u-' + Date.now();
+    const phone = t.browser();
+    const laptop = t.browser();
+    await phone.post('/s/set', { pre: 1 });
+    const preLogin = phone.sessionId!;
+    await phone.post('/s/login', { userId: user });
+    expect(phone.sessionId).not.toBe(preLogin);
+    await laptop.post('/s/login', { userId: user });
+    const manager = t.app.get(SessionManager);
+    const listed = await manager.listByUser(user);
+    expect(listed.map((s) => s.id).sort()).toEqual([phone.sessionId, laptop.sessionId].sort());
+    expect(listed[0].ref).toMatch(/^[0-9a-f]{12}$/);
+    expect(await manager.destroyByUser(user, { except: laptop.sessionId })).toBe(1);
+    expect((await phone.get('/s/get')).body.userId).toBeNull();
+    expect((await laptop.get('/s/get')).body.userId).toBe(user);
+  });
+
+  it('an unknown well-formed ID is never adopted and nothing is stored under it', async () => {
+    const forged = newId();
+    const b = t.browser();
+    b.cookie = `ML_SESS=${forged}`;
+    const res = await b.post('/s/set', { x: 1 });
+    expect(res.status).toBe(201);
+    expect(b.sessionId).not.toBe(forged);
+    expect(b.sessionId).toMatch(/^ml_sess_[A-Za-z0-9_-]{43}$/);
+    expect(await driver.read(forged)).toBeNull();
+  });
+
+  it('an unknown ID on a request that stores nothing gets its cookie deleted', async () => {
+    const b = t.browser();
+    b.cookie = `ML_SESS=${newId()}`;
+    const res = await b.get('/s/get');
+    expect(res.body.id).toBeNull();
+    expect(b.lastSetCookie.join()).toMatch(/Max-Age=0/);
+  });
+
+  it.each([
+    ['wrong prefix', 'ML_SESS=xx_sess_' + 'a'.repeat(43)],
+    ['too long', 'ML_SESS=ml_sess_' + 'a'.repeat(5000)],
+    ['non-ASCII', 'ML_SESS=ml_sess_' + 'é'.repeat(43)],
+    ['the name twice', 'ML_SESS=a; ML_SESS=b'],
+    ['empty value', 'ML_SESS='],
+    ['no "="', 'ML_SESS'],
+    ['garbage', ';;;==;=;'],
+    ['header over 8 KiB', 'x=' + 'y'.repeat(9000)],
+  ])('malformed cookie (%s) → a fresh session, never a 5xx', async (_label, header) => {
+    const res = await request(t.server as never).post('/s/set').set('Cookie', header).set('user-agent', 'ua').send({ ok: true });
+    expect(res.status).toBe(201);
+    const setCookie = ([] as string[]).concat((res.headers['set-cookie'] as unknown as string[]) ?? []);
+    const issued = setCookie.find((c) => c.startsWith('ML_SESS=ml_sess_'));
+    expect(issued).toBeDefined();
+    expect(issued).toMatch(/^ML_SESS=ml_sess_[A-Za-z0-9_-]{43};/);
+  });
+
+  it('the same session ID twice in one header is trusted for neither', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { mine: true });
+    const res = await request(t.server as never).get('/s/get').set('Cookie', `${b.cookie}; ${b.cookie}`).set('user-agent', 'jest-browser/1.0');
+    expect(res.body.id).toBeNull();
+  });
+
+  it('the session ID is read from the cookie only, never from the query string or body', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { mine: true });
+    const res = await request(t.server as never).post(`/s/set?ML_SESS=${b.sessionId}`).set('user-agent', 'jest-browser/1.0').send({ ML_SESS: b.sessionId });
+    const issued = ([] as string[]).concat((res.headers['set-cookie'] as unknown as string[]) ?? []).join();
+    expect(issued).not.toContain(b.sessionId!);
+  });
+
+  it('stored metadata: createdAt, lastActivity, expiresAt', async () => {
+    const b = t.browser();
+    const before = Date.now();
+    await b.post('/s/set', { a: 1 });
+    const meta = (await b.get('/s/meta')).body;
+    expect(meta.createdAt).toBeGreaterThanOrEqual(before);
+    expect(meta.expiresAt - meta.createdAt).toBe(43200 * 1000);
+    expect(meta.lastActivity).toBeGreaterThanOrEqual(meta.createdAt);
+  });
+
+  it('events carry no raw ID', () => {
+    expect(events.length).toBeGreaterThan(0);
+    for (const e of events) {
+      expect(JSON.stringify(e)).not.toMatch(/ml_sess_/);
+    }
+  });
+
+  void sleep;
+});

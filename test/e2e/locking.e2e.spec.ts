@@ -1,0 +1,117 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import request from 'supertest';
+import { createTestApp, PLATFORMS, type TestApp } from '../support/test-app.js';
+
+describe.each(PLATFORMS)('per-session locking (%s)', (platform) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(platform, { lock: { waitTimeout: 10, ttl: 30 } });
+  });
+  afterAll(() => t.close());
+
+  it('50 concurrent read-modify-write requests on one session: the counter is exactly 50', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 0 });
+    const results = await Promise.all(Array.from({ length: 50 }, () => b.post('/s/increment')));
+    expect(results.every((r) => r.status === 201)).toBe(true);
+    // Serialized: every request saw its predecessor's write, so the values are exactly 1..50.
+    expect(results.map((r) => r.body.counter as number).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect((await b.get('/s/get')).body.data.counter).toBe(50);
+  });
+
+  it('@SessionReadOnly() requests on one session run in parallel, without the lock', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 7 });
+    const started = Date.now();
+    const results = await Promise.all(Array.from({ length: 10 }, () => b.get('/s/slow-read?ms=300')));
+    const elapsed = Date.now() - started;
+    expect(results.every((r) => r.status === 200 && r.body.counter === 7 && r.body.readOnly === true)).toBe(true);
+    // Serialized they would need 10 × 300 ms; in parallel about 300 ms.
+    expect(elapsed).toBeLessThan(1500);
+    expect(results.every((r) => r.headers['set-cookie'] === undefined)).toBe(true);
+  });
+
+  it('a read-only request does not wait for a locked session', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 3 });
+    const holding = b.get('/s/hold?ms=800');
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    const read = await b.get('/s/slow-read?ms=0');
+    expect(read.body.counter).toBe(3);
+    expect(Date.now() - started).toBeLessThan(500);
+    await holding;
+  });
+
+  it('changing the session on a read-only route is a clear error', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 1 });
+    const res = await b.post('/s/readonly-write');
+    expect(res.status).toBe(500);
+    expect(res.body.message).toMatch(/reads the session only/);
+    expect((await b.get('/s/get')).body.data.nope).toBeUndefined();
+  });
+
+  it('a handler that throws releases the lock: the next request is not delayed', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { x: 1 });
+    expect((await b.post('/s/throw')).status).toBe(400);
+    const started = Date.now();
+    const next = await b.get('/s/get');
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(next.body.data.thrown).toBe(true);
+  });
+
+  it('a guard that rejects releases the lock (and its route never wrote)', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { x: 1 });
+    expect((await b.post('/s/guarded')).status).toBe(403);
+    const started = Date.now();
+    const next = await b.get('/s/get');
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(next.body.data.never).toBeUndefined();
+  });
+
+  it('a 404 releases the lock', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { x: 1 });
+    expect((await b.get('/does-not-exist')).status).toBe(404);
+    const started = Date.now();
+    expect((await b.get('/s/get')).body.data.x).toBe(1);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('a client that aborts does not leave the lock held', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 5 });
+    // Abort a request while its handler runs; the handler finishes and commits, releasing the lock.
+    await request(t.server as never).get('/s/hold?ms=300').set({ Cookie: b.cookie!, 'user-agent': 'jest-browser/1.0' }).timeout(50).catch(() => undefined);
+    const started = Date.now();
+    const next = await b.get('/s/get');
+    expect(next.body.data.counter).toBe(5);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+});
+
+describe.each(PLATFORMS)('lock wait timeout (%s)', (platform) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(platform, { lock: { waitTimeout: 0.3, ttl: 30 } });
+  });
+  afterAll(() => t.close());
+
+  it('answers 423 Locked with Retry-After when the lock is not free in time, and emits lock-timeout', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 1 });
+    const holding = b.get('/s/hold?ms=1200');
+    await new Promise((r) => setTimeout(r, 150));
+    const started = Date.now();
+    const blocked = await b.get('/s/get');
+    expect(blocked.status).toBe(423);
+    expect(blocked.headers['retry-after']).toBe('1');
+    expect(blocked.body.message).toMatch(/locked by another request/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect((await holding).status).toBe(200);
+    expect((await b.get('/s/get')).status).toBe(200);
+  });
+});

@@ -1,0 +1,98 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { SessionManager } from '../../lib/core/session-manager.js';
+import type { SessionEvent } from '../../lib/contracts/session-event.interface.js';
+import { createTestApp, PLATFORMS, type TestApp } from '../support/test-app.js';
+import { sleep } from '../support/records.js';
+
+describe.each(PLATFORMS)('idle and absolute timeouts (%s)', (platform) => {
+  let t: TestApp;
+  const events: SessionEvent[] = [];
+  beforeAll(async () => {
+    t = await createTestApp(platform, { idleTimeout: 0.5, absoluteTimeout: 1.5 });
+    t.app.get(SessionManager).events$.subscribe((e) => events.push(e));
+  });
+  afterAll(() => t.close());
+
+  it('an idle session dies after idleTimeout', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { a: 1 });
+    await sleep(250);
+    expect((await b.get('/s/get')).body.data.a).toBe(1); // activity inside the window keeps it alive
+    await sleep(250);
+    expect((await b.get('/s/get')).body.data.a).toBe(1);
+    await sleep(700);
+    const res = await b.get('/s/get');
+    expect(res.body.id).toBeNull();
+    expect(res.body.data).toEqual({});
+    expect(events.some((e) => e.type === 'expired' && e.reason === 'idle')).toBe(true);
+  });
+
+  it('an active session still dies at absoluteTimeout', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { a: 1 });
+    const born = Date.now();
+    let alive = true;
+    while (Date.now() - born < 1300) {
+      alive = (await b.get('/s/get')).body.data.a === 1;
+      expect(alive).toBe(true);
+      await sleep(150);
+    }
+    await sleep(Math.max(0, 1600 - (Date.now() - born)));
+    expect((await b.get('/s/get')).body.data).toEqual({});
+    expect(events.some((e) => e.type === 'expired' && e.reason === 'absolute')).toBe(true);
+  });
+});
+
+describe.each(PLATFORMS)('fingerprint: User-Agent and IP (%s)', (platform) => {
+  it('a changed User-Agent kills the session', async () => {
+    const t = await createTestApp(platform);
+    const events: SessionEvent[] = [];
+    t.app.get(SessionManager).events$.subscribe((e) => events.push(e));
+    try {
+      const b = t.browser();
+      await b.post('/s/set', { a: 1 });
+      b.headers['user-agent'] = 'another-browser/2.0';
+      expect((await b.get('/s/get')).body.data).toEqual({});
+      expect(events.some((e) => e.type === 'fingerprint-mismatch' && e.reason === 'user-agent')).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('strict IP policy with a trusted proxy: a changed client IP kills the session', async () => {
+    const t = await createTestApp(platform, { fingerprint: { ip: 'strict' }, trustProxy: true });
+    try {
+      const b = t.browser({ 'x-forwarded-for': '198.51.100.1' });
+      await b.post('/s/set', { a: 1 });
+      expect((await b.get('/s/get')).body.data.a).toBe(1);
+      b.headers['x-forwarded-for'] = '198.51.100.2, 10.0.0.1';
+      expect((await b.get('/s/get')).body.data).toEqual({});
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('relaxed IP policy: a changed client IP keeps the session', async () => {
+    const t = await createTestApp(platform, { fingerprint: { ip: 'relaxed' }, trustProxy: true });
+    try {
+      const b = t.browser({ 'x-forwarded-for': '198.51.100.1' });
+      await b.post('/s/set', { a: 1 });
+      b.headers['x-forwarded-for'] = '203.0.113.9';
+      expect((await b.get('/s/get')).body.data.a).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('without trustProxy, X-Forwarded-For is ignored (strict policy sees the socket address)', async () => {
+    const t = await createTestApp(platform, { fingerprint: { ip: 'strict' } });
+    try {
+      const b = t.browser({ 'x-forwarded-for': '198.51.100.1' });
+      await b.post('/s/set', { a: 1 });
+      b.headers['x-forwarded-for'] = '198.51.100.2';
+      expect((await b.get('/s/get')).body.data.a).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+});
