@@ -1,9 +1,440 @@
-// Placeholder until its issue lands; kept so the factory's lazy import type-checks.
-import { SessionException } from '../contracts/session-exception.js';
-import type { SessionDriver } from '../contracts/session-driver.interface.js';
+import { randomBytes } from 'node:crypto';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { isValidSessionId } from '../contracts/session-id.js';
+import { SessionException, SessionLockException, SessionStoreUnavailableException } from '../contracts/session-exception.js';
+import type { LockOptions, SessionDriver } from '../contracts/session-driver.interface.js';
+import type { RedisDriverOptions } from '../contracts/session-options.interface.js';
+import type { SessionMeta, SessionRecord, SessionSummary } from '../contracts/session-record.interface.js';
+import {
+  ALL_SCRIPTS,
+  DESTROY_IF_USER_SCRIPT,
+  INDEX_ADD_SCRIPT,
+  INDEX_MEMBERS_SCRIPT,
+  LOCK_SCRIPT,
+  UNLOCK_SCRIPT,
+  WRITE_SCRIPT,
+  type LuaScript,
+} from './redis-scripts.js';
 
-export const RedisDriver = class {
-  constructor(_options: unknown) {
-    throw new SessionException('The redis driver is not implemented yet.');
+/** Default prefix of every key the driver writes. */
+export const DEFAULT_REDIS_KEY_PREFIX = 'ml_sess:';
+
+/**
+ * Connection defaults for clients the driver creates. They make an outage visible within a bounded
+ * time instead of queueing requests behind a dead connection, and never replay a command after its
+ * caller was already told it failed. Anything in `redis.options` overrides them.
+ */
+export const REDIS_CLIENT_DEFAULTS = {
+  /** Fail at once while disconnected instead of queueing (the caller answers 503). */
+  enableOfflineQueue: false,
+  /** Reject a command in flight when its connection drops, at the first reconnect attempt. */
+  maxRetriesPerRequest: 0,
+  /** A write reported as failed must not be resent behind the caller's back after a reconnect. */
+  autoResendUnfulfilledCommands: false,
+  /** A stopped or unreachable server costs at most this long per connection attempt... */
+  connectTimeout: 2000,
+  /** ...and a server that stops answering (overloaded, paused, network black hole) this long per command. */
+  commandTimeout: 2000,
+} as const;
+
+/** Reconnects quickly (100 ms, 200 ms, … capped at 1 s), so the driver recovers soon after Redis returns. */
+const retryStrategy = (times: number): number => Math.min(times * 100, 1000);
+
+/** Deadline for a command on a client the application passed in and that has no `commandTimeout` of its own. */
+const FOREIGN_CLIENT_DEADLINE_MS = 5000;
+/** How long `open()` waits for a first connection before failing the application start. */
+const OPEN_TIMEOUT_MS = 5000;
+/** Lock waits sleep at least this long between attempts, doubling up to the cap. */
+const LOCK_BACKOFF_MIN_MS = 5;
+const LOCK_BACKOFF_MAX_MS = 50;
+
+/** Server replies that mean "not available right now" rather than "your command is wrong". */
+const UNAVAILABLE_REPLIES = ['LOADING', 'BUSY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'OOM', 'NOREPLICAS', 'MOVED', 'ASK'];
+
+type CommandArg = string | number;
+
+/** The slice of the ioredis `Redis` / `Cluster` API this driver uses; both classes satisfy it. */
+interface RedisLike {
+  readonly status: string;
+  readonly isCluster?: boolean;
+  readonly options?: { keyPrefix?: string; commandTimeout?: number; redisOptions?: { commandTimeout?: number } };
+  evalsha(sha: string, numKeys: number, ...args: CommandArg[]): Promise<unknown>;
+  eval(lua: string, numKeys: number, ...args: CommandArg[]): Promise<unknown>;
+  hmget(key: string, ...fields: string[]): Promise<Array<string | null>>;
+  del(...keys: string[]): Promise<number>;
+  zrem(key: string, ...members: string[]): Promise<number>;
+  script(subcommand: 'LOAD', lua: string): Promise<unknown>;
+  connect(): Promise<void>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
+  nodes?(role: 'master'): RedisLike[];
+}
+
+/**
+ * Sessions in Redis (standalone, Sentinel or Cluster) through ioredis.
+ *
+ * - Expiry is the key TTL (`PX = evictAt - now`), so `gc()` has nothing to do.
+ * - Locks are `SET NX PX` with a random token, released and checked by Lua compare-and-delete;
+ *   `lockAndRead` and `writeAndUnlock` are one round trip each.
+ * - A user index (a sorted set per user, expiring with its sessions) serves `listByUser` and
+ *   `destroyByUser` without scanning the key space.
+ * - An outage fails each call within a bounded time with `SessionStoreUnavailableException`
+ *   (never "no session"), and the driver reconnects by itself.
+ *
+ * See docs/drivers/redis.md for the key layout and the Cluster consistency notes.
+ */
+export class RedisDriver implements SessionDriver {
+  private readonly prefix: string;
+  private client: RedisLike | null = null;
+  /** True when the driver created the client: only then may it quit it. */
+  private owned = false;
+  private cluster = false;
+  /** ioredis' own `keyPrefix`, prepended to KEYS but not to key names built inside a script. */
+  private clientKeyPrefix = '';
+  private deadlineMs = FOREIGN_CLIENT_DEADLINE_MS;
+  private closed = false;
+  /** The latest connection error, kept as the `cause` of the next 503 (never logged: it may name hosts). */
+  private lastConnectionError: unknown = undefined;
+  private readonly onClientError = (err: unknown): void => {
+    this.lastConnectionError = err;
+  };
+
+  /**
+   * @param options `url`, ioredis `options` (Sentinel included), an existing `client`, or `cluster`
+   *   start-up nodes (then `options` are ioredis `ClusterOptions`); `keyPrefix` defaults to `ml_sess:`.
+   */
+  constructor(private readonly options: RedisDriverOptions) {
+    if (!options.client && !options.cluster?.length && !options.url && !options.options) {
+      throw new SessionException('The redis session driver needs redis.url, redis.options, redis.client or redis.cluster: set one of them (e.g. { url: "redis://127.0.0.1:6379" }).');
+    }
+    this.prefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
   }
-} as unknown as new (options: unknown) => SessionDriver;
+
+  /** Connects (or adopts the application's client), waits until it is ready and preloads the scripts. */
+  async open(): Promise<void> {
+    if (this.client) return;
+    this.closed = false;
+    const client = await this.createClient();
+    this.client = client;
+    this.cluster = client.isCluster === true;
+    this.clientKeyPrefix = client.options?.keyPrefix ?? '';
+    const commandTimeout = client.options?.commandTimeout ?? client.options?.redisOptions?.commandTimeout;
+    // Our own clients time out by themselves; the margin only covers a wedged client. A foreign
+    // client may queue forever, so it gets a deadline of its own.
+    this.deadlineMs = commandTimeout ? commandTimeout + 1000 : FOREIGN_CLIENT_DEADLINE_MS;
+    try {
+      await waitUntilReady(client, OPEN_TIMEOUT_MS);
+    } catch (err) {
+      if (this.owned) client.disconnect();
+      this.client = null;
+      throw new SessionStoreUnavailableException(`Could not connect to Redis within ${OPEN_TIMEOUT_MS} ms at start-up: check redis.url / redis.options / redis.cluster and that Redis is running.`, { cause: err });
+    }
+    await this.preloadScripts(client);
+  }
+
+  /** Quits the client if the driver created it; an application's client is left connected. */
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    this.closed = true;
+    if (!client || !this.owned) return;
+    try {
+      if (client.status === 'ready') await withDeadline(client.quit(), 2000);
+      else client.disconnect();
+    } catch {
+      client.disconnect();
+    }
+  }
+
+  /** One round trip (HMGET). Errors are thrown, never reported as "no session". */
+  async read(id: string): Promise<SessionRecord | null> {
+    assertId(id);
+    const row = await this.run((c) => c.hmget(this.recordKey(id), 'p', 'm', 'e'));
+    return decodeRecord(row);
+  }
+
+  /** Creates or replaces the record with a TTL of `evictAt - now`; fenced when `lockToken` is given. */
+  async write(id: string, record: SessionRecord, lockToken?: string): Promise<void> {
+    assertId(id);
+    await this.store(id, record, lockToken ?? '', false);
+  }
+
+  /** Deletes the record. Its user-index entry is pruned lazily by the next `listByUser`/`destroyByUser`. */
+  async destroy(id: string): Promise<void> {
+    assertId(id);
+    await this.run((c) => c.del(this.recordKey(id)));
+  }
+
+  /** Redis expires keys by their TTL: nothing to collect. */
+  async gc(): Promise<number> {
+    return 0;
+  }
+
+  /** `SET NX PX` with a random token, waiting up to `waitMs`; throws `SessionLockException` on timeout. */
+  async lock(id: string, options: LockOptions): Promise<string> {
+    assertId(id);
+    return (await this.acquire(id, options, false)).token;
+  }
+
+  /** Compare-and-delete: a token that no longer owns the lock releases nothing. */
+  async unlock(id: string, token: string): Promise<void> {
+    assertId(id);
+    await this.run((c) => this.evalScript(c, UNLOCK_SCRIPT, [this.lockKey(id)], [token]));
+  }
+
+  /** Lock and read in one round trip per attempt. */
+  async lockAndRead(id: string, options: LockOptions): Promise<{ token: string; record: SessionRecord | null }> {
+    assertId(id);
+    return this.acquire(id, options, true);
+  }
+
+  /** Fenced write and release in one round trip (plus one index update on Cluster when a user is signed in). */
+  async writeAndUnlock(id: string, record: SessionRecord, token: string): Promise<void> {
+    assertId(id);
+    await this.store(id, record, token, true);
+  }
+
+  /** Live sessions of `userId`, from its index; entries whose session is gone or moved are pruned. */
+  async listByUser(userId: string): Promise<SessionSummary[]> {
+    const indexKey = this.indexKey(userId);
+    const ids = await this.indexMembers(indexKey);
+    const now = Date.now();
+    // Separate commands, not one MGET: on Cluster the sessions live in different slots. ioredis
+    // writes them back to back, so they still share one round trip per node.
+    const rows = await Promise.all(ids.map((id) => this.run((c) => c.hmget(this.recordKey(id), 'm', 'e', 'u'))));
+    const out: SessionSummary[] = [];
+    const stale: string[] = [];
+    ids.forEach((id, i) => {
+      const [meta, evictAt, owner] = rows[i];
+      const parsed = meta === null || owner !== userId || Number(evictAt) <= now ? null : parseMeta(meta);
+      if (parsed) out.push({ id, meta: parsed });
+      else stale.push(id);
+    });
+    if (stale.length) await this.run((c) => c.zrem(indexKey, ...stale));
+    return out;
+  }
+
+  /** Destroys every session of `userId` except `exceptId`; each deletion re-checks the owner atomically. */
+  async destroyByUser(userId: string, exceptId?: string): Promise<number> {
+    const indexKey = this.indexKey(userId);
+    const ids = (await this.indexMembers(indexKey)).filter((id) => id !== exceptId);
+    if (!ids.length) return 0;
+    const results = await Promise.all(
+      ids.map((id) => this.run((c) => this.evalScript(c, DESTROY_IF_USER_SCRIPT, [this.recordKey(id)], [userId]))),
+    );
+    await this.run((c) => c.zrem(indexKey, ...ids));
+    return results.reduce<number>((sum, r) => sum + Number(r), 0);
+  }
+
+  private recordKey(id: string): string {
+    return `${this.prefix}{${id}}`;
+  }
+
+  private lockKey(id: string): string {
+    return `${this.prefix}{${id}}:lock`;
+  }
+
+  /** User IDs are stored raw: the key is still unique per user, whatever characters the ID holds. */
+  private indexKey(userId: string): string {
+    return `${this.prefix}{u:${userId}}`;
+  }
+
+  private async indexMembers(indexKey: string): Promise<string[]> {
+    const ids = (await this.run((c) => this.evalScript(c, INDEX_MEMBERS_SCRIPT, [indexKey], [Date.now()]))) as string[];
+    // Only IDs the driver itself wrote can be there; the check keeps a tampered index away from key names.
+    return ids.filter(isValidSessionId);
+  }
+
+  private async acquire(id: string, { waitMs, ttlMs }: LockOptions, withRecord: boolean): Promise<{ token: string; record: SessionRecord | null }> {
+    const token = randomBytes(16).toString('base64url');
+    const keys = [this.lockKey(id), this.recordKey(id)];
+    const args = [token, Math.max(1, Math.ceil(ttlMs)), withRecord ? '1' : '0'];
+    const deadline = Date.now() + waitMs;
+    let backoff = LOCK_BACKOFF_MIN_MS;
+    for (;;) {
+      const reply = (await this.run((c) => this.evalScript(c, LOCK_SCRIPT, keys, args))) as [number, unknown];
+      if (Number(reply[0]) === 1) {
+        return { token, record: withRecord ? decodeRecord(reply[1] as Array<string | null> | null) : null };
+      }
+      const now = Date.now();
+      if (now >= deadline) throw new SessionLockException();
+      // Sleep until the holder's lock could expire, but wake often enough to catch an early release.
+      const pttl = Number(reply[1]);
+      const sleepMs = Math.max(1, Math.min(backoff, pttl > 0 ? pttl : backoff, deadline - now));
+      backoff = Math.min(backoff * 2, LOCK_BACKOFF_MAX_MS);
+      await sleep(sleepMs);
+    }
+  }
+
+  private async store(id: string, record: SessionRecord, token: string, release: boolean): Promise<void> {
+    const now = Date.now();
+    const userId = record.meta.userId;
+    const hasUser = userId !== null && userId !== undefined;
+    const ttlMs = Math.max(1, Math.ceil(record.evictAt - now));
+    const keys = [this.recordKey(id), this.lockKey(id)];
+    // Standalone keeps the user index inside the write script (one round trip, atomic). On Cluster the
+    // index is in another slot: it is updated first, by its own command, so a crash in between leaves
+    // an extra index entry (filtered out on read) rather than a session that "sign out everywhere" misses.
+    const inlineIndex = !this.cluster;
+    if (hasUser && inlineIndex) keys.push(this.indexKey(String(userId)));
+    if (hasUser && !inlineIndex) {
+      await this.run((c) => this.evalScript(c, INDEX_ADD_SCRIPT, [this.indexKey(String(userId))], [id, record.evictAt, now]));
+    }
+    const args: CommandArg[] = [
+      token,
+      release ? '1' : '0',
+      record.payload,
+      JSON.stringify(record.meta),
+      record.evictAt,
+      ttlMs,
+      hasUser ? String(userId) : '',
+      hasUser ? '1' : '0',
+      now,
+      inlineIndex ? `${this.clientKeyPrefix}${this.prefix}{u:` : '',
+      id,
+    ];
+    const reply = (await this.run((c) => this.evalScript(c, WRITE_SCRIPT, keys, args))) as [number, string | null];
+    if (Number(reply[0]) !== 1) {
+      throw new SessionLockException('The session lock expired before the write; the change was not saved. Raise lock.ttl if requests run this long.');
+    }
+    const previous = reply[1];
+    if (!inlineIndex && previous !== null && previous !== undefined && (!hasUser || previous !== String(userId))) {
+      await this.run((c) => c.zrem(this.indexKey(previous), id));
+    }
+  }
+
+  /** EVALSHA, falling back to EVAL when the server lost its script cache (restart, failover, SCRIPT FLUSH). */
+  private async evalScript(client: RedisLike, script: LuaScript, keys: string[], args: CommandArg[]): Promise<unknown> {
+    try {
+      return await client.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return client.eval(script.lua, keys.length, ...keys, ...args);
+    }
+  }
+
+  /**
+   * Runs one store operation: fails fast while disconnected, bounds its duration, and turns every
+   * connection-level failure into `SessionStoreUnavailableException` (503).
+   */
+  private async run<T>(op: (client: RedisLike) => Promise<T>): Promise<T> {
+    const client = this.client;
+    if (!client) {
+      throw new SessionException(this.closed ? 'The redis session driver is closed.' : 'The redis session driver is not open: call open() first (the module does it at start-up).');
+    }
+    if (client.status !== 'ready') {
+      throw new SessionStoreUnavailableException('The Redis session store is not connected (it is reconnecting); retry shortly.', { cause: this.lastConnectionError });
+    }
+    try {
+      return await withDeadline(op(client), this.deadlineMs);
+    } catch (err) {
+      throw toSessionError(err);
+    }
+  }
+
+  private async createClient(): Promise<RedisLike> {
+    const { client, cluster, url, options } = this.options;
+    if (client) {
+      this.owned = false;
+      return client as RedisLike;
+    }
+    const ioredis = await import('ioredis');
+    let created: Redis | Cluster;
+    if (cluster?.length) {
+      const user = (options ?? {}) as ClusterOptions;
+      const { enableOfflineQueue: _ignored, ...redisDefaults } = REDIS_CLIENT_DEFAULTS;
+      created = new ioredis.Cluster(cluster, {
+        enableOfflineQueue: false,
+        ...user,
+        redisOptions: { ...redisDefaults, ...user.redisOptions },
+      });
+    } else {
+      const merged: RedisOptions = { ...REDIS_CLIENT_DEFAULTS, retryStrategy, ...(options as RedisOptions | undefined) };
+      created = url ? new ioredis.Redis(url, merged) : new ioredis.Redis(merged);
+    }
+    this.owned = true;
+    const wrapped = created as unknown as RedisLike;
+    // Without a listener ioredis prints every reconnect failure; the driver reports outages as 503s instead.
+    wrapped.on('error', this.onClientError);
+    if (this.options.cluster?.length) wrapped.on('node error', this.onClientError);
+    return wrapped;
+  }
+
+  /** Best effort: with the scripts cached, the very first call of each is one round trip too. */
+  private async preloadScripts(client: RedisLike): Promise<void> {
+    const targets = client.isCluster && client.nodes ? client.nodes('master') : [client];
+    await Promise.allSettled(targets.flatMap((node) => ALL_SCRIPTS.map((s) => withDeadline(node.script('LOAD', s.lua), this.deadlineMs))));
+  }
+}
+
+function assertId(id: string): void {
+  if (!isValidSessionId(id)) throw new SessionException('Refusing a malformed session ID before it reaches storage.');
+}
+
+/** HMGET p m e → a record; a missing, expired or undecodable one reads as absent (a fresh session, never a crash). */
+function decodeRecord(row: Array<string | null> | null | undefined): SessionRecord | null {
+  if (!row) return null;
+  const [payload, meta, evictAt] = row;
+  if (payload === null || payload === undefined || meta === null || meta === undefined) return null;
+  const evict = Number(evictAt);
+  if (!Number.isFinite(evict) || evict <= Date.now()) return null;
+  const parsed = parseMeta(meta);
+  return parsed ? { payload, meta: parsed, evictAt: evict } : null;
+}
+
+function parseMeta(json: string): SessionMeta | null {
+  try {
+    const meta = JSON.parse(json) as SessionMeta;
+    return typeof meta === 'object' && meta !== null ? meta : null;
+  } catch {
+    return null;
+  }
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+}
+
+function toSessionError(err: unknown): SessionException {
+  if (err instanceof SessionException) return err;
+  if (err instanceof Error && err.name === 'ReplyError') {
+    const code = err.message.split(' ', 1)[0];
+    if (UNAVAILABLE_REPLIES.includes(code)) {
+      return new SessionStoreUnavailableException(`The Redis session store is temporarily unable to serve (${code}); retry shortly.`, { cause: err });
+    }
+    return new SessionException(`Redis refused a session command (${code}): check that the key prefix is used by this library only.`, 500, { cause: err });
+  }
+  return new SessionStoreUnavailableException('The Redis session store did not answer (connection lost, refused or timed out); retry shortly and check that Redis is reachable.', { cause: err });
+}
+
+/** Rejects with a 503 after `ms`; the late settlement of `promise` is absorbed so it never becomes an unhandled rejection. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SessionStoreUnavailableException(`The Redis session store did not answer within ${ms} ms; retry shortly.`)), ms);
+    timer.unref();
+  });
+  promise.catch(() => {});
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once the client is ready (connecting a lazy one), or rejects after `ms`. */
+function waitUntilReady(client: RedisLike, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: unknown): void => {
+      clearTimeout(timer);
+      client.removeListener('ready', onReady);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = (): void => done();
+    const timer = setTimeout(() => done(new Error(`not ready within ${ms} ms (status ${client.status})`)), ms);
+    client.on('ready', onReady);
+    if (client.status === 'wait') client.connect().catch(() => {}); // a lazyConnect client; failures surface as the timeout
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
