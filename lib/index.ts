@@ -14,3 +14,4 @@ export { SessionMiddleware, SessionReadOnlyMiddleware } from './http/session.mid
 export { SessionInterceptor } from './http/session.interceptor.js';
 export { Session, SessionReadOnly, SkipCsrf, getSession } from './http/session.decorators.js';
 export * from './contracts/index.js';
+export { sessionOptionsFromEnv } from './session-env.config.js';

@@ -1,0 +1,97 @@
+import type { SessionModuleOptions } from './contracts/session-options.interface.js';
+import { SessionOptionsError } from './core/session-options.resolver.js';
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Session options from environment variables (the names of DESIGN.md / the PHP original).
+ * Only variables that are set are applied; invalid values throw at start-up naming the variable.
+ * Booleans accept true/false/1/0/yes/no (the PHP original read "false" as true).
+ */
+export function sessionOptionsFromEnv(env: Env = process.env): SessionModuleOptions {
+  const o: SessionModuleOptions = {};
+  const driver = str(env, 'SESSION_DRIVER');
+  if (driver !== undefined) {
+    if (!['file', 'database', 'redis', 'memory'].includes(driver)) throw envError('SESSION_DRIVER', 'file, database, redis or memory', driver);
+    o.driver = driver as SessionModuleOptions['driver'];
+  }
+  const filePath = str(env, 'SESSION_FILE_PATH');
+  if (filePath !== undefined) o.file = { path: filePath };
+  const table = str(env, 'SESSION_TABLE');
+  const dbUrl = str(env, 'DATABASE_URL');
+  if (table !== undefined || dbUrl !== undefined) o.database = { ...(dbUrl && { url: dbUrl }), ...(table && { table }) };
+  const redisUrl = str(env, 'SESSION_REDIS_URL');
+  const nodes = str(env, 'SESSION_REDIS_CLUSTER_NODES');
+  if (redisUrl !== undefined || nodes !== undefined) {
+    o.redis = {};
+    if (redisUrl) o.redis.url = redisUrl;
+    if (nodes) {
+      o.redis.cluster = nodes.split(',').map((n) => {
+        const m = /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(n);
+        if (!m) throw envError('SESSION_REDIS_CLUSTER_NODES', 'comma-separated host:port pairs', nodes);
+        return { host: m[1], port: Number(m[2]) };
+      });
+    }
+  }
+  const lifetime = num(env, 'SESSION_LIFETIME');
+  if (lifetime !== undefined) o.absoluteTimeout = lifetime;
+  const idle = num(env, 'SESSION_IDLE_TIMEOUT');
+  if (idle !== undefined) o.idleTimeout = idle;
+
+  const cookie: NonNullable<SessionModuleOptions['cookie']> = {};
+  const name = str(env, 'SESSION_COOKIE_NAME');
+  if (name !== undefined) cookie.name = name;
+  const secure = str(env, 'SESSION_COOKIE_SECURE');
+  if (secure !== undefined) cookie.secure = secure.toLowerCase() === 'auto' ? 'auto' : boolValue('SESSION_COOKIE_SECURE', secure);
+  const sameSite = str(env, 'SESSION_COOKIE_SAMESITE');
+  if (sameSite !== undefined) {
+    const v = sameSite.toLowerCase();
+    if (v !== 'lax' && v !== 'strict' && v !== 'none') throw envError('SESSION_COOKIE_SAMESITE', 'lax, strict or none', sameSite);
+    cookie.sameSite = v;
+  }
+  const domain = str(env, 'SESSION_COOKIE_DOMAIN');
+  if (domain !== undefined) cookie.domain = domain;
+  if (Object.keys(cookie).length > 0) o.cookie = cookie;
+
+  const ip = str(env, 'SESSION_IP_POLICY');
+  if (ip !== undefined) {
+    if (ip !== 'strict' && ip !== 'relaxed') throw envError('SESSION_IP_POLICY', 'strict or relaxed', ip);
+    o.fingerprint = { ip };
+  }
+  const encrypt = bool(env, 'SESSION_ENCRYPT');
+  const keys = str(env, 'SESSION_KEYS');
+  if (encrypt === true) {
+    if (!keys) throw new SessionOptionsError('SESSION_KEYS', 'SESSION_ENCRYPT is true but SESSION_KEYS is empty: give one or more comma-separated base64 32-byte keys.');
+    o.encryption = { keys: keys.split(',').map((k) => k.trim()).filter(Boolean) };
+  }
+  return o;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function num(env: Env, name: string): number | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw envError(name, 'a positive number of seconds', v);
+  return n;
+}
+
+function bool(env: Env, name: string): boolean | undefined {
+  const v = str(env, name);
+  return v === undefined ? undefined : boolValue(name, v);
+}
+
+function boolValue(name: string, v: string): boolean {
+  const s = v.toLowerCase();
+  if (['true', '1', 'yes'].includes(s)) return true;
+  if (['false', '0', 'no'].includes(s)) return false;
+  throw envError(name, 'true/false/1/0/yes/no', v);
+}
+
+function envError(name: string, expected: string, got: string): SessionOptionsError {
+  return new SessionOptionsError(name, `expected ${expected}, got ${JSON.stringify(got)}.`);
+}

@@ -1,0 +1,14 @@
+// The published session config (also what `publish-config` writes): defaults in code, overrides from the environment.
+import { registerAs } from '@nestjs/config';
+import { sessionOptionsFromEnv, type SessionModuleOptions } from '../../lib/index.js';
+
+export default registerAs('session', (): SessionModuleOptions => {
+  const env = sessionOptionsFromEnv(process.env);
+  return {
+    driver: 'file',
+    file: { path: './storage/sessions' },
+    idleTimeout: 1800,
+    absoluteTimeout: 43200,
+    ...env,
+  };
+});
