@@ -10,6 +10,8 @@ export { FileDriver } from './drivers/file.driver.js';
 export { DatabaseDriver } from './drivers/database.driver.js';
 export { RedisDriver } from './drivers/redis.driver.js';
 export { JsonSerializer } from './serializers/json.serializer.js';
+export { EncryptedSerializer } from './serializers/encrypted.serializer.js';
+export { CsrfGuard } from './http/csrf.guard.js';
 export { SessionMiddleware, SessionReadOnlyMiddleware } from './http/session.middleware.js';
 export { SessionInterceptor } from './http/session.interceptor.js';
 export { Session, SessionReadOnly, SkipCsrf, getSession } from './http/session.decorators.js';

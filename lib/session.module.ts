@@ -3,7 +3,9 @@ import {
   Inject,
   Logger,
   Module,
+  Optional,
   RequestMethod,
+  type OnModuleInit,
   type DynamicModule,
   type MiddlewareConsumer,
   type NestModule,
@@ -11,16 +13,18 @@ import {
   type OnApplicationShutdown,
   type Provider,
 } from '@nestjs/common';
-import { APP_INTERCEPTOR, DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR, DiscoveryModule, DiscoveryService, HttpAdapterHost, MetadataScanner, Reflector } from '@nestjs/core';
 import { SessionDriver } from './contracts/session-driver.interface.js';
 import { SessionSerializer } from './contracts/session-serializer.interface.js';
 import type { SessionModuleAsyncOptions, SessionModuleOptions, SessionOptionsFactory } from './contracts/session-options.interface.js';
 import { SessionManager } from './core/session-manager.js';
-import { resolveSessionOptions, type ResolvedSessionOptions } from './core/session-options.resolver.js';
+import { SessionOptionsError, resolveSessionOptions, type ResolvedSessionOptions } from './core/session-options.resolver.js';
 import { SESSION_MODULE_OPTIONS, SESSION_READ_ONLY, SESSION_RESOLVED_OPTIONS } from './core/session.constants.js';
 import { DriverFactory } from './drivers/driver.factory.js';
 import { JsonSerializer } from './serializers/json.serializer.js';
-import { SessionLifecycle } from './http/session-lifecycle.service.js';
+import { EncryptedSerializer, parseKey } from './serializers/encrypted.serializer.js';
+import { CsrfGuard } from './http/csrf.guard.js';
+import { SessionLifecycle, getSessionContext } from './http/session-lifecycle.service.js';
 import { SessionMiddleware, SessionReadOnlyMiddleware } from './http/session.middleware.js';
 import { SessionInterceptor } from './http/session.interceptor.js';
 
@@ -52,7 +56,7 @@ function coreProviders(): Provider[] {
     },
     {
       provide: SessionSerializer,
-      useFactory: (o: ResolvedSessionOptions) => o.serializer ?? new JsonSerializer(),
+      useFactory: (o: ResolvedSessionOptions) => buildSerializer(o),
       inject: [SESSION_RESOLVED_OPTIONS],
     },
     SessionManager,
@@ -60,10 +64,17 @@ function coreProviders(): Provider[] {
     SessionMiddleware,
     SessionReadOnlyMiddleware,
     { provide: APP_INTERCEPTOR, useClass: SessionInterceptor },
+    CsrfGuard,
+    {
+      // csrf.global: CsrfGuard on every route (APP_GUARD needs a class, so a pass-through stands in when off).
+      provide: APP_GUARD,
+      useFactory: (o: ResolvedSessionOptions, guard: CsrfGuard) => (o.csrf.global ? guard : { canActivate: () => true }),
+      inject: [SESSION_RESOLVED_OPTIONS, CsrfGuard],
+    },
   ];
 }
 
-const EXPORTS = [SessionManager, SessionDriver, SessionSerializer, SESSION_RESOLVED_OPTIONS, SessionLifecycle];
+const EXPORTS = [SessionManager, SessionDriver, SessionSerializer, SESSION_RESOLVED_OPTIONS, SessionLifecycle, CsrfGuard];
 
 /**
  * `SessionModule.forRoot(options)` / `forRootAsync({ useFactory, inject, imports })`: a global
@@ -71,7 +82,7 @@ const EXPORTS = [SessionManager, SessionDriver, SessionSerializer, SESSION_RESOL
  */
 @Global()
 @Module({})
-export class SessionModule implements NestModule, OnApplicationBootstrap, OnApplicationShutdown {
+export class SessionModule implements NestModule, OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Session');
   private gcTimer: NodeJS.Timeout | undefined;
   private gcRunning = false;
@@ -82,6 +93,7 @@ export class SessionModule implements NestModule, OnApplicationBootstrap, OnAppl
     private readonly reflector: Reflector,
     @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
     @Inject(SessionDriver) private readonly driver: SessionDriver,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {}
 
   static forRoot(options: SessionModuleOptions = {}): DynamicModule {
@@ -113,6 +125,25 @@ export class SessionModule implements NestModule, OnApplicationBootstrap, OnAppl
     } else {
       consumer.apply(SessionMiddleware).forRoutes({ path: '*', method: RequestMethod.ALL });
     }
+  }
+
+  /** On Fastify, `request.session` (not only `request.raw.session`) for guards and handlers. */
+  onModuleInit(): void {
+    const adapter = this.adapterHost?.httpAdapter;
+    if (!adapter || adapter.getType() !== 'fastify') return;
+    const fastify = adapter.getInstance() as {
+      hasRequestDecorator(name: string): boolean;
+      decorateRequest(name: string, value: { getter(this: { raw: unknown }): unknown }): void;
+    };
+    if (fastify.hasRequestDecorator('session')) {
+      this.logger.warn('request.session is already decorated on Fastify (@fastify/session?); use @Session() or request.raw.session.');
+      return;
+    }
+    fastify.decorateRequest('session', {
+      getter() {
+        return getSessionContext(this.raw)?.handle;
+      },
+    });
   }
 
   onApplicationBootstrap(): void {
@@ -168,6 +199,20 @@ export class SessionModule implements NestModule, OnApplicationBootstrap, OnAppl
     }
     return routes;
   }
+}
+
+/** JSON (or the user's serializer), wrapped in AES-256-GCM when keys are configured. */
+function buildSerializer(o: ResolvedSessionOptions): SessionSerializer {
+  const base = o.serializer ?? new JsonSerializer();
+  if (o.encryption.keys.length === 0) return base;
+  o.encryption.keys.forEach((k, i) => {
+    try {
+      parseKey(k, `key ${i}`);
+    } catch (err) {
+      throw new SessionOptionsError(`encryption.keys[${i}]`, (err as Error).message);
+    }
+  });
+  return new EncryptedSerializer(o.encryption.keys, base);
 }
 
 function asArray(value: string | string[] | undefined): string[] {

@@ -73,6 +73,8 @@ export interface CsrfOptions {
   xsrfCookie?: boolean;
   /** Accept `Sec-Fetch-Site: same-site` requests. Default `false`. */
   allowSameSite?: boolean;
+  /** Paths the guard never checks: exact strings, `'/prefix/*'`, or RegExps (webhooks, say). Default `[]`. */
+  except?: Array<string | RegExp>;
 }
 
 export interface EncryptionOptions {
@@ -105,6 +107,8 @@ export interface SessionModuleOptions {
   gc?: GcOptions;
   /** Largest serialized payload in bytes; a bigger one fails the commit and leaves the stored session unchanged. Default `65536`. */
   maxPayloadBytes?: number;
+  /** Send `Cache-Control: no-store` on every response of a request that has a session, so shared caches never keep it. Default `false`. */
+  noStore?: boolean;
   /** A custom serializer (the `EncryptedSerializer` wraps it when keys are set). Default `JsonSerializer`. */
   serializer?: SessionSerializer;
 }

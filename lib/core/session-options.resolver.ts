@@ -30,7 +30,8 @@ export interface ResolvedSessionOptions {
   fingerprint: { userAgent: boolean; ip: 'strict' | 'relaxed' };
   trustProxy: boolean;
   lock: { enabled: boolean; waitMs: number; ttlMs: number };
-  csrf: { global: boolean; xsrfCookie: boolean; allowSameSite: boolean };
+  csrf: { global: boolean; xsrfCookie: boolean; allowSameSite: boolean; except: Array<string | RegExp> };
+  noStore: boolean;
   encryption: { keys: string[] };
   gcIntervalMs: number;
   maxPayloadBytes: number;
@@ -39,7 +40,7 @@ export interface ResolvedSessionOptions {
 
 const TOP_LEVEL = new Set([
   'driver', 'file', 'database', 'redis', 'cookie', 'idleTimeout', 'absoluteTimeout', 'fingerprint', 'trustProxy',
-  'lock', 'csrf', 'encryption', 'gc', 'maxPayloadBytes', 'serializer',
+  'lock', 'csrf', 'encryption', 'gc', 'maxPayloadBytes', 'serializer', 'noStore',
 ]);
 const NESTED: Record<string, Set<string>> = {
   file: new Set(['path']),
@@ -48,7 +49,7 @@ const NESTED: Record<string, Set<string>> = {
   cookie: new Set(['name', 'secure', 'httpOnly', 'sameSite', 'path', 'domain', 'partitioned', 'persistent']),
   fingerprint: new Set(['userAgent', 'ip']),
   lock: new Set(['enabled', 'waitTimeout', 'ttl']),
-  csrf: new Set(['global', 'xsrfCookie', 'allowSameSite']),
+  csrf: new Set(['global', 'xsrfCookie', 'allowSameSite', 'except']),
   encryption: new Set(['keys']),
   gc: new Set(['interval']),
 };
@@ -122,6 +123,13 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
   const keys = opts.encryption?.keys ?? [];
   if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new SessionOptionsError('encryption.keys', 'expected an array of base64 or hex strings.');
 
+
+  const csrfExcept = opts.csrf?.except ?? [];
+  if (!Array.isArray(csrfExcept) || csrfExcept.some((r) => typeof r !== 'string' && !(r instanceof RegExp))) {
+    throw new SessionOptionsError('csrf.except', 'expected an array of path strings or RegExps.');
+  }
+  if (name.length > 200) throw new SessionOptionsError('cookie.name', 'keep it under 200 characters (name + value must stay under 4096 bytes).');
+
   const serializer = opts.serializer;
   if (serializer !== undefined && (typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function')) {
     throw new SessionOptionsError('serializer', 'expected an object with serialize() and deserialize().');
@@ -151,7 +159,9 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
       global: bool(opts.csrf?.global, false, 'csrf.global'),
       xsrfCookie: bool(opts.csrf?.xsrfCookie, false, 'csrf.xsrfCookie'),
       allowSameSite: bool(opts.csrf?.allowSameSite, false, 'csrf.allowSameSite'),
+      except: csrfExcept,
     },
+    noStore: bool(opts.noStore, false, 'noStore'),
     encryption: { keys },
     gcIntervalMs: gcInterval * 1000,
     maxPayloadBytes,

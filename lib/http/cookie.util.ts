@@ -32,6 +32,18 @@ export function readSessionCookie(header: string | string[] | undefined, name: s
   return { id: isValidSessionId(value) ? value : null, present: true };
 }
 
+/** The value of a plain cookie (the first one of that name), or null. */
+export function readCookie(header: string | string[] | undefined, name: string): string | null {
+  if (header === undefined) return null;
+  const text = Array.isArray(header) ? header.join('; ') : header;
+  if (typeof text !== 'string' || text.length > MAX_COOKIE_HEADER) return null;
+  for (const part of text.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return null;
+}
+
 export interface CookieAttributes {
   path: string;
   domain?: string;

@@ -5,10 +5,11 @@ import { SessionManager } from '../core/session-manager.js';
 import type { SessionHandle } from '../core/session-handle.js';
 import type { ResolvedSessionOptions } from '../core/session-options.resolver.js';
 import { SESSION_RESOLVED_OPTIONS } from '../core/session.constants.js';
-import { readSessionCookie, serializeCookie } from './cookie.util.js';
+import { readCookie, readSessionCookie, serializeCookie } from './cookie.util.js';
 import { clientIp, isSecureRequest, userAgent } from './request-info.util.js';
 
 const CONTEXT = Symbol.for('ml-session:context');
+const XSRF_COOKIE = 'XSRF-TOKEN';
 
 /**
  * Who finishes a request's session:
@@ -21,6 +22,8 @@ export interface SessionRequestContext {
   handle: SessionHandle;
   phase: 'loaded' | 'handling' | 'done';
   secure: boolean;
+  /** The `XSRF-TOKEN` cookie the browser sent (only read when `csrf.xsrfCookie` is on). */
+  xsrfSeen: string | null;
 }
 
 /** The session on a request (Express `req`, Fastify `request` or its raw `IncomingMessage`), if the middleware ran. */
@@ -57,7 +60,12 @@ export class SessionLifecycle {
       }
       throw err;
     }
-    const ctx: SessionRequestContext = { handle, phase: 'loaded', secure: isSecureRequest(req, trustProxy) };
+    const ctx: SessionRequestContext = {
+      handle,
+      phase: 'loaded',
+      secure: isSecureRequest(req, trustProxy),
+      xsrfSeen: this.options.csrf.xsrfCookie ? readCookie(req.headers.cookie, XSRF_COOKIE) : null,
+    };
     (req as { [CONTEXT]?: SessionRequestContext })[CONTEXT] = ctx;
     (req as { session?: unknown }).session = handle;
     res.once('close', () => {
@@ -73,8 +81,8 @@ export class SessionLifecycle {
     if (ctx.phase === 'done') return;
     ctx.phase = 'done';
     await this.manager.persist(ctx.handle, true);
-    const cookie = this.cookieFor(ctx);
-    if (cookie !== null) appendSetCookie(res, cookie, this.logger);
+    for (const cookie of this.cookiesFor(ctx)) appendSetCookie(res, cookie, this.logger);
+    if (this.options.noStore && ctx.handle.id !== null) setHeader(res, 'cache-control', 'no-store');
   }
 
   /** Release without writing (the handler never ran, or its result was abandoned). */
@@ -84,19 +92,36 @@ export class SessionLifecycle {
     await this.manager.release(ctx.handle);
   }
 
-  /** Set-Cookie only when needed: a newly stored or regenerated ID, or a dead session to forget. */
-  private cookieFor(ctx: SessionRequestContext): string | null {
+  /**
+   * Set-Cookie only when needed: a newly stored or regenerated ID, or a dead session to forget;
+   * and, with `csrf.xsrfCookie`, a script-readable XSRF-TOKEN when the browser's copy is stale.
+   */
+  private cookiesFor(ctx: SessionRequestContext): string[] {
     const { handle } = ctx;
     const c = this.options.cookie;
     const secure = c.secure === 'auto' ? ctx.secure : c.secure;
     const attrs = { path: c.path, domain: c.domain, secure, httpOnly: c.httpOnly, sameSite: c.sameSite, partitioned: c.partitioned };
-    if (handle.id !== null && handle.stored) {
-      if (handle.id === handle.facts.cookieId) return null;
-      return serializeCookie(c.name, handle.id, { ...attrs, expires: c.persistent ? handle.meta!.expiresAt : undefined });
+    const out: string[] = [];
+    const live = handle.id !== null && handle.stored;
+    if (live && handle.id !== handle.facts.cookieId) {
+      out.push(serializeCookie(c.name, handle.id!, { ...attrs, expires: c.persistent ? handle.meta!.expiresAt : undefined }));
+    } else if (!live && handle.facts.hadCookie) {
+      out.push(serializeCookie(c.name, '', { ...attrs, expires: 0 }));
     }
-    if (handle.facts.hadCookie) return serializeCookie(c.name, '', { ...attrs, expires: 0 });
-    return null;
+    if (this.options.csrf.xsrfCookie) {
+      const token = live ? handle.peekCsrfToken() : null;
+      // Scripts must read it (Angular, axios), so never HttpOnly; it is useless without the session cookie.
+      if (token !== null && token !== ctx.xsrfSeen) out.push(serializeCookie(XSRF_COOKIE, token, { ...attrs, httpOnly: false }));
+      else if (token === null && ctx.xsrfSeen !== null) out.push(serializeCookie(XSRF_COOKIE, '', { ...attrs, httpOnly: false, expires: 0 }));
+    }
+    return out;
   }
+}
+
+function setHeader(res: unknown, name: string, value: string): void {
+  const r = res as { raw?: ServerResponse; header?: (k: string, v: string) => unknown; setHeader?: ServerResponse['setHeader']; headersSent?: boolean };
+  if (r.raw && typeof r.header === 'function') r.header(name, value);
+  else if (typeof r.setHeader === 'function' && !r.headersSent) r.setHeader(name, value);
 }
 
 function appendSetCookie(res: unknown, cookie: string, logger: Logger): void {

@@ -8,7 +8,7 @@ function sessionCookie(lines: string[]): string {
 }
 
 describe.each(PLATFORMS)('session cookie (%s)', (platform) => {
-  it('defaults: HttpOnly, SameSite=Lax, Path=/, no Secure over plain HTTP, no Expires', async () => {
+  it('ASVS 3.4.2 / 3.4.3 / 3.4.5: defaults: HttpOnly, SameSite=Lax, Path=/, no Secure over plain HTTP, no Expires', async () => {
     const t = await createTestApp(platform);
     try {
       const b = t.browser();
@@ -24,7 +24,7 @@ describe.each(PLATFORMS)('session cookie (%s)', (platform) => {
     }
   });
 
-  it("secure 'auto' behind a trusted proxy that says https: Secure", async () => {
+  it("ASVS 3.4.1: secure 'auto' behind a trusted proxy that says https: Secure", async () => {
     const t = await createTestApp(platform, { trustProxy: true });
     try {
       const b = t.browser({ 'x-forwarded-proto': 'https' });
@@ -35,7 +35,7 @@ describe.each(PLATFORMS)('session cookie (%s)', (platform) => {
     }
   });
 
-  it("secure 'auto' with an untrusted X-Forwarded-Proto: not Secure", async () => {
+  it("ASVS 3.4.1: secure 'auto' with an untrusted X-Forwarded-Proto: not Secure", async () => {
     const t = await createTestApp(platform);
     try {
       const b = t.browser({ 'x-forwarded-proto': 'https' });

@@ -13,7 +13,7 @@ describe.each(PLATFORMS)('idle and absolute timeouts (%s)', (platform) => {
   });
   afterAll(() => t.close());
 
-  it('an idle session dies after idleTimeout', async () => {
+  it('ASVS 3.3.2 idle timeout: an idle session dies after idleTimeout', async () => {
     const b = t.browser();
     await b.post('/s/set', { a: 1 });
     await sleep(250);
@@ -27,7 +27,7 @@ describe.each(PLATFORMS)('idle and absolute timeouts (%s)', (platform) => {
     expect(events.some((e) => e.type === 'expired' && e.reason === 'idle')).toBe(true);
   });
 
-  it('an active session still dies at absoluteTimeout', async () => {
+  it('ASVS 3.3.2 absolute timeout: an active session still dies at absoluteTimeout', async () => {
     const b = t.browser();
     await b.post('/s/set', { a: 1 });
     const born = Date.now();
@@ -44,7 +44,7 @@ describe.each(PLATFORMS)('idle and absolute timeouts (%s)', (platform) => {
 });
 
 describe.each(PLATFORMS)('fingerprint: User-Agent and IP (%s)', (platform) => {
-  it('a changed User-Agent kills the session', async () => {
+  it('OWASP Session Mgmt binding: a changed User-Agent kills the session', async () => {
     const t = await createTestApp(platform);
     const events: SessionEvent[] = [];
     t.app.get(SessionManager).events$.subscribe((e) => events.push(e));

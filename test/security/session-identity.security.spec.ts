@@ -17,7 +17,7 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
   });
   afterAll(() => t.close());
 
-  it('regenerate(): new ID, same data, new CSRF token, and the old ID no longer loads', async () => {
+  it('ASVS 3.2.1 / OWASP Session Fixation: regenerate(): new ID, same data, new CSRF token, and the old ID no longer loads', async () => {
     const b = t.browser();
     await b.post('/s/set', { cart: ['apple'] });
     const tokenBefore = (await b.get('/s/csrf')).body.token as string;
@@ -47,7 +47,7 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
     expect(await driver.read(oldId)).not.toBeNull();
   });
 
-  it('invalidate(): data gone, the old ID no longer loads, the cookie is replaced', async () => {
+  it('ASVS 3.3.1 logout: invalidate(): data gone, the old ID no longer loads, the cookie is replaced', async () => {
     const b = t.browser();
     await b.post('/s/set', { secret: 'x' });
     const oldId = b.sessionId!;
@@ -61,7 +61,7 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
     expect(events.some((e) => e.type === 'invalidated')).toBe(true);
   });
 
-  it('invalidate() then flash: the cookie is replaced by the new session', async () => {
+  it('ASVS 3.3.1 logout: invalidate() then flash: the cookie is replaced by the new session', async () => {
     const b = t.browser();
     await b.post('/s/set', { secret: 'x' });
     const oldId = b.sessionId!;
@@ -74,7 +74,7 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
     expect((await b.get('/s/flash/status')).body.value).toBeNull(); // shown once during the GET above
   });
 
-  it('login: regenerate + setUserId, listed by user, destroyed by user', async () => {
+  it('ASVS 3.2.1 regenerate on login: regenerate + setUserId, listed by user, destroyed by user', async () => {
     const user = 'u-' + Date.now();
     const phone = t.browser();
     const laptop = t.browser();
@@ -92,7 +92,7 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
     expect((await laptop.get('/s/get')).body.userId).toBe(user);
   });
 
-  it('an unknown well-formed ID is never adopted and nothing is stored under it', async () => {
+  it('OWASP Session Mgmt strict mode: an unknown well-formed ID is never adopted and nothing is stored under it', async () => {
     const forged = newId();
     const b = t.browser();
     b.cookie = `ML_SESS=${forged}`;
@@ -120,7 +120,7 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
     ['no "="', 'ML_SESS'],
     ['garbage', ';;;==;=;'],
     ['header over 8 KiB', 'x=' + 'y'.repeat(9000)],
-  ])('malformed cookie (%s) → a fresh session, never a 5xx', async (_label, header) => {
+  ])('ASVS 5.1.3 input validation: malformed cookie (%s) → a fresh session, never a 5xx', async (_label, header) => {
     const res = await request(t.server as never).post('/s/set').set('Cookie', header).set('user-agent', 'ua').send({ ok: true });
     expect(res.status).toBe(201);
     const setCookie = ([] as string[]).concat((res.headers['set-cookie'] as unknown as string[]) ?? []);
@@ -136,7 +136,7 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
     expect(res.body.id).toBeNull();
   });
 
-  it('the session ID is read from the cookie only, never from the query string or body', async () => {
+  it('ASVS 3.1.1 / 3.2.3: the session ID is read from the cookie only, never from the query string or body', async () => {
     const b = t.browser();
     await b.post('/s/set', { mine: true });
     const res = await request(t.server as never).post(`/s/set?ML_SESS=${b.sessionId}`).set('user-agent', 'jest-browser/1.0').send({ ML_SESS: b.sessionId });
@@ -154,7 +154,7 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
     expect(meta.lastActivity).toBeGreaterThanOrEqual(meta.createdAt);
   });
 
-  it('events carry no raw ID', () => {
+  it('ASVS 7.1.1: events carry no raw ID', () => {
     expect(events.length).toBeGreaterThan(0);
     for (const e of events) {
       expect(JSON.stringify(e)).not.toMatch(/ml_sess_/);

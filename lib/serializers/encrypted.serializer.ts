@@ -1,0 +1,74 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { SessionPayload, SessionSerializer } from '../contracts/session-serializer.interface.js';
+import { JsonSerializer } from './json.serializer.js';
+
+const PREFIX = 'enc1';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+interface Key {
+  id: string;
+  secret: Buffer;
+}
+
+/**
+ * AES-256-GCM around another serializer. A fresh 12-byte IV per write; the session ID is the
+ * associated data, so a payload copied into another session's record fails to decrypt.
+ * Key ring: the first key encrypts, every key decrypts (rotation: put the new key first, keep
+ * the old ones until their sessions have been rewritten or expired).
+ *
+ * Stored form: `enc1.<key id>.<base64url(iv | tag | ciphertext)>`; the key id is 8 hex chars of
+ * SHA-256(key), so nothing about the key itself is revealed.
+ */
+export class EncryptedSerializer implements SessionSerializer {
+  private readonly keys: Key[];
+
+  constructor(
+    keys: Array<string | Buffer>,
+    private readonly inner: SessionSerializer = new JsonSerializer(),
+  ) {
+    if (keys.length === 0) throw new Error('EncryptedSerializer needs at least one key.');
+    this.keys = keys.map((k, i) => {
+      const secret = typeof k === 'string' ? parseKey(k, `encryption.keys[${i}]`) : k;
+      if (secret.length !== 32) throw new Error(`encryption.keys[${i}] must be exactly 32 bytes.`);
+      return { id: createHash('sha256').update(secret).digest('hex').slice(0, 8), secret };
+    });
+  }
+
+  serialize(payload: SessionPayload, id: string): string {
+    const plain = Buffer.from(this.inner.serialize(payload, id), 'utf8');
+    const key = this.keys[0];
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key.secret, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(Buffer.from(id, 'utf8'));
+    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return `${PREFIX}.${key.id}.${Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url')}`;
+  }
+
+  deserialize(stored: string, id: string): SessionPayload {
+    const parts = stored.split('.');
+    if (parts.length !== 3 || parts[0] !== PREFIX) throw new Error('Stored session payload is not encrypted with this serializer.');
+    const blob = Buffer.from(parts[2], 'base64url');
+    if (blob.length < IV_BYTES + TAG_BYTES) throw new Error('Encrypted session payload is truncated.');
+    const key = this.keys.find((k) => k.id === parts[1]);
+    if (!key) throw new Error('Encrypted session payload uses a key that is not in the key ring.');
+    const decipher = createDecipheriv('aes-256-gcm', key.secret, blob.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
+    decipher.setAAD(Buffer.from(id, 'utf8'));
+    decipher.setAuthTag(blob.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+    // final() throws on any tampering, truncation or wrong session ID: the manager starts a fresh session.
+    const plain = Buffer.concat([decipher.update(blob.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
+    return this.inner.deserialize(plain.toString('utf8'), id);
+  }
+}
+
+/** A 32-byte key from 64 hex characters or base64/base64url; anything else is a start-up error. */
+export function parseKey(text: string, name = 'key'): Buffer {
+  const t = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
+  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) {
+    const b = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (b.length === 32) return b;
+    throw new Error(`${name} decodes to ${b.length} bytes; it must be exactly 32 (e.g. \`openssl rand -base64 32\`).`);
+  }
+  throw new Error(`${name} is neither 64 hex characters nor base64 (e.g. \`openssl rand -base64 32\`).`);
+}
