@@ -20,7 +20,7 @@ import type { SessionModuleAsyncOptions, SessionModuleOptions, SessionOptionsFac
 import { SessionManager } from './core/session-manager.js';
 import { SessionOptionsError, resolveSessionOptions, type ResolvedSessionOptions } from './core/session-options.resolver.js';
 import { SESSION_MODULE_OPTIONS, SESSION_READ_ONLY, SESSION_RESOLVED_OPTIONS } from './core/session.constants.js';
-import { DriverFactory } from './drivers/driver.factory.js';
+import { DriverFactory, isDriver } from './drivers/driver.factory.js';
 import { JsonSerializer } from './serializers/json.serializer.js';
 import { EncryptedSerializer, parseKey } from './serializers/encrypted.serializer.js';
 import { CsrfGuard } from './http/csrf.guard.js';
@@ -156,7 +156,8 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
   async onApplicationShutdown(): Promise<void> {
     if (this.gcTimer) clearInterval(this.gcTimer);
     this.gcTimer = undefined;
-    await this.driver.close();
+    // A driver instance passed in options belongs to the application: it closes it.
+    if (!isDriver(this.options.driver)) await this.driver.close();
   }
 
   private async collectGarbage(): Promise<void> {

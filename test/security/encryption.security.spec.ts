@@ -1,0 +1,133 @@
+/** ASVS 6.2.1 (fail securely), 6.2.2 (vetted algorithms: AES-256-GCM), 6.2.5/6.2.6 (unique IVs), 6.4.1/6.4.2 (key management and rotation), 8.1.x (protect stored data). */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { EncryptedSerializer } from '../../lib/serializers/encrypted.serializer.js';
+import { JsonSerializer } from '../../lib/serializers/json.serializer.js';
+import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
+import { createTestApp, PLATFORMS, type TestApp } from '../support/test-app.js';
+import { newId } from '../support/records.js';
+
+const keyA = randomBytes(32).toString('base64');
+const keyB = randomBytes(32).toString('hex');
+const payload = { data: { secret: 'card 4111', n: 1 }, flash: {} };
+
+function flipBit(stored: string, at: number): string {
+  const [p, kid, blob] = stored.split('.');
+  const bytes = Buffer.from(blob, 'base64url');
+  bytes[at % bytes.length] ^= 0x01;
+  return `${p}.${kid}.${bytes.toString('base64url')}`;
+}
+
+describe('EncryptedSerializer', () => {
+  const id = newId();
+  const s = new EncryptedSerializer([keyA]);
+
+  it('round-trips, hides the plaintext, and uses a fresh IV per write', () => {
+    const one = s.serialize(payload, id);
+    const two = s.serialize(payload, id);
+    expect(one).not.toBe(two);
+    expect(one).not.toMatch(/card|secret/);
+    expect(s.deserialize(one, id)).toEqual(payload);
+    const ivs = new Set(Array.from({ length: 1000 }, () => Buffer.from(s.serialize(payload, id).split('.')[2], 'base64url').subarray(0, 12).toString('hex')));
+    expect(ivs.size).toBe(1000);
+  });
+
+  it('a flipped bit anywhere (IV, tag, ciphertext) fails', () => {
+    const stored = s.serialize(payload, id);
+    const len = Buffer.from(stored.split('.')[2], 'base64url').length;
+    for (const at of [0, 5, 11, 12, 20, 27, 28, len - 1]) expect(() => s.deserialize(flipBit(stored, at), id)).toThrow();
+  });
+
+  it('truncation fails', () => {
+    const stored = s.serialize(payload, id);
+    expect(() => s.deserialize(stored.slice(0, -4), id)).toThrow();
+    expect(() => s.deserialize(stored.slice(0, 30), id)).toThrow();
+    expect(() => s.deserialize('enc1.00000000.', id)).toThrow(/truncated/);
+  });
+
+  it('a payload swapped into another session fails (the session ID is associated data)', () => {
+    expect(() => s.deserialize(s.serialize(payload, id), newId())).toThrow();
+  });
+
+  it('key rotation: the first key encrypts, an old key still decrypts, a removed key does not', () => {
+    const old = new EncryptedSerializer([keyA]);
+    const rotated = new EncryptedSerializer([keyB, keyA]);
+    const storedOld = old.serialize(payload, id);
+    expect(rotated.deserialize(storedOld, id)).toEqual(payload);
+    const storedNew = rotated.serialize(payload, id);
+    expect(storedNew.split('.')[1]).not.toBe(storedOld.split('.')[1]);
+    expect(() => old.deserialize(storedNew, id)).toThrow(/not in the key ring/);
+    expect(() => new EncryptedSerializer([keyB]).deserialize(storedOld, id)).toThrow();
+  });
+
+  it('plaintext JSON is not accepted as an encrypted payload', () => {
+    expect(() => s.deserialize(new JsonSerializer().serialize(payload), id)).toThrow();
+  });
+
+  it.each([
+    ['too short', randomBytes(16).toString('base64')],
+    ['too long', randomBytes(33).toString('hex')],
+    ['not base64 or hex', 'this is not a key!'],
+  ])('a bad key (%s) is refused with a clear error', (_l, k) => {
+    expect(() => new EncryptedSerializer([k])).toThrow(/32|base64/);
+  });
+});
+
+describe.each(PLATFORMS)('encrypted sessions end to end (%s)', (platform) => {
+  let t: TestApp;
+  const driver = new MemoryDriver();
+  beforeAll(async () => {
+    t = await createTestApp(platform, { driver, encryption: { keys: [keyA] } });
+  });
+  afterAll(() => t.close());
+
+  it('stores ciphertext; a tampered record → a fresh session, never an error response', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { secret: 'card 4111' });
+    const id = b.sessionId!;
+    const record = (await driver.read(id))!;
+    expect(record.payload.startsWith('enc1.')).toBe(true);
+    expect(record.payload).not.toMatch(/card/);
+    expect((await b.get('/s/get')).body.data.secret).toBe('card 4111');
+    await driver.write(id, { ...record, payload: flipBit(record.payload, 30) });
+    const res = await b.get('/s/get');
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({});
+  });
+
+  it('a record copied from another session → a fresh session', async () => {
+    const alice = t.browser();
+    const mallory = t.browser();
+    await alice.post('/s/set', { role: 'admin' });
+    await mallory.post('/s/set', { role: 'user' });
+    const aliceRecord = (await driver.read(alice.sessionId!))!;
+    await driver.write(mallory.sessionId!, aliceRecord);
+    expect((await mallory.get('/s/get')).body.data).toEqual({});
+  });
+
+  it('a bad key fails start-up with a message naming the option', async () => {
+    await expect(createTestApp(platform, { encryption: { keys: ['short'] } })).rejects.toThrow(/encryption\.keys\[0\]/);
+  });
+});
+
+describe.each(PLATFORMS)('key rotation end to end (%s)', (platform) => {
+  it('a session written under the old key is read after rotation and re-encrypted with the new key on its next write', async () => {
+    const driver = new MemoryDriver();
+    const before = await createTestApp(platform, { driver, encryption: { keys: [keyA] } });
+    const b = before.browser();
+    await b.post('/s/set', { kept: 'yes' });
+    const id = b.sessionId!;
+    const oldKid = (await driver.read(id))!.payload.split('.')[1];
+    await before.close();
+    const after = await createTestApp(platform, { driver, encryption: { keys: [keyB, keyA] } });
+    try {
+      const b2 = after.browser();
+      b2.cookie = b.cookie;
+      expect((await b2.get('/s/get')).body.data.kept).toBe('yes');
+      await b2.post('/s/set', { more: 1 });
+      expect((await driver.read(id))!.payload.split('.')[1]).not.toBe(oldKid);
+    } finally {
+      await after.close();
+    }
+  });
+});
