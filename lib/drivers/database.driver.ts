@@ -1,9 +1,558 @@
-// Placeholder until its issue lands; kept so the factory's lazy import type-checks.
-import { SessionException } from '../contracts/session-exception.js';
-import type { SessionDriver } from '../contracts/session-driver.interface.js';
+import { randomBytes } from 'node:crypto';
+import type { DataSource, DataSourceOptions, QueryRunner } from 'typeorm';
+import { isValidSessionId } from '../contracts/session-id.js';
+import { SessionException, SessionLockException, SessionStoreUnavailableException } from '../contracts/session-exception.js';
+import type { LockOptions, SessionDriver } from '../contracts/session-driver.interface.js';
+import type { DatabaseDriverOptions } from '../contracts/session-options.interface.js';
+import type { SessionMeta, SessionRecord, SessionSummary } from '../contracts/session-record.interface.js';
 
-export const DatabaseDriver = class {
-  constructor(_options: unknown) {
-    throw new SessionException('The database driver is not implemented yet.');
+type Dialect = 'postgres' | 'mysql' | 'sqlite';
+
+/** What TypeORM's `QueryRunner.query(sql, params, true)` resolves to, reduced to what we read. */
+interface Result {
+  records: Array<Record<string, unknown>>;
+  affected?: number;
+}
+
+/** A plain identifier, optionally `schema.table`; the table part at most 48 characters so derived index names fit 63. */
+const TABLE_NAME = /^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,47})$/;
+/** Lock tokens are ours (22 base64url characters); anything else cannot own a lock and never reaches SQL. */
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const GC_BATCH = 500;
+const BACKOFF_MIN_MS = 5;
+const BACKOFF_MAX_MS = 50;
+/** Statements are single-row and idempotent when rolled back: a deadlock victim is simply run again. */
+const MAX_ATTEMPTS = 3;
+
+/** Columns holding the record, in the order `recordValues` produces their values. */
+const RECORD_COLUMNS = ['user_id', 'ip_address', 'user_agent', 'payload', 'csrf_token', 'created_at', 'last_activity', 'expires_at', 'evict_at'] as const;
+const SELECT_COLUMNS = `id, ${RECORD_COLUMNS.join(', ')}`;
+
+/**
+ * The lease clock: lock columns are compared with the database's clock, in epoch ms, so app
+ * servers with skewed clocks still agree on when a lease ends. (Record expiry, `evict_at`, is
+ * computed by the application and compared with the application's `Date.now()`, like every other driver.)
+ */
+const DB_NOW_MS: Record<Dialect, string> = {
+  // statement_timestamp(): fixed for the statement, unlike clock_timestamp(), and not frozen by a transaction, unlike now().
+  postgres: '(floor(extract(epoch from statement_timestamp()) * 1000))::bigint',
+  // UTC arithmetic: UNIX_TIMESTAMP(NOW(3)) is ambiguous in the hour a DST change repeats.
+  mysql: "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)",
+  sqlite: "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+};
+
+/**
+ * Sessions in a SQL table through TypeORM: PostgreSQL, MySQL/MariaDB and SQLite (better-sqlite3).
+ *
+ * Locks are leases stored on the session row itself (`lock_token`, `lock_expires_at`), taken
+ * and released with single conditional statements, so they hold across every connection of a
+ * pool and every process sharing the database; see docs/drivers/database.md for the argument.
+ * `typeorm` is imported only in `open()`, so applications that use another driver never load it.
+ */
+export class DatabaseDriver implements SessionDriver {
+  /** As given (for messages); validated by the constructor. */
+  private readonly tableLabel: string;
+  /** Quoted for the dialect, set by open(). */
+  private table = '';
+  /** The quoted table name without schema (SQLite qualifies upsert columns with it). */
+  private tableBase = '';
+  private dataSource: DataSource | null = null;
+  private ownsDataSource = false;
+  private dialect: Dialect | null = null;
+  private opened: Promise<void> | null = null;
+  private closed = false;
+
+  /**
+   * @param options `dataSource` (the application's TypeORM DataSource; initialized here if it
+   * is not yet, never destroyed here) or `url` (`postgres://…`, `mysql://…`, `mariadb://…`,
+   * `sqlite:path`), and `table` (default `sessions`).
+   */
+  constructor(private readonly options: DatabaseDriverOptions) {
+    if (options.dataSource === undefined && !options.url) {
+      throw new SessionException('The database session driver needs database.dataSource (a TypeORM DataSource) or database.url (postgres://…, mysql://…, mariadb://…, sqlite:path).');
+    }
+    const table = options.table ?? 'sessions';
+    if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
+      throw new SessionException(`Invalid database.table "${table}": use letters, digits and underscores (optionally "schema.table"), starting with a letter or underscore, at most 48 characters.`);
+    }
+    this.tableLabel = table;
   }
-} as unknown as new (options: unknown) => SessionDriver;
+
+  /** Connects (or initializes the given DataSource) and checks that the session table has the expected columns. */
+  open(): Promise<void> {
+    if (this.closed) return Promise.reject(new SessionException('The database session driver was closed; create a new one.'));
+    // Concurrent or repeated calls share one connection attempt.
+    this.opened ??= this.connect().catch((err: unknown) => {
+      this.opened = null;
+      throw err;
+    });
+    return this.opened;
+  }
+
+  /** Destroys the DataSource if this driver created it from `url`; an application's DataSource is left alone. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const ds = this.dataSource;
+    this.dataSource = null;
+    this.opened = null;
+    if (ds && this.ownsDataSource && ds.isInitialized) await ds.destroy();
+  }
+
+  /** The record, or `null` when absent, past `evictAt`, or only a lock placeholder. */
+  async read(id: string): Promise<SessionRecord | null> {
+    assertId(id);
+    const q = this.sql();
+    const { records } = await this.run(
+      `SELECT ${SELECT_COLUMNS} FROM ${this.table} WHERE id = ${q.p(id)} AND payload IS NOT NULL AND evict_at > ${q.p(Date.now())}`,
+      q.params,
+    );
+    return records.length === 0 ? null : toRecord(records[0]);
+  }
+
+  /**
+   * Without `lockToken`: one atomic upsert (lock columns untouched). With it: an UPDATE that
+   * matches only while that lease is live; no match → `SessionLockException`, nothing written.
+   */
+  async write(id: string, record: SessionRecord, lockToken?: string): Promise<void> {
+    assertId(id);
+    const values = recordValues(record);
+    if (lockToken === undefined) {
+      await this.upsert(id, values);
+      return;
+    }
+    if (!TOKEN_PATTERN.test(lockToken)) throw lockLost();
+    const q = this.sql();
+    const set = RECORD_COLUMNS.map((c, i) => `${c} = ${q.p(values[i])}`).join(', ');
+    const now = DB_NOW_MS[this.requireDialect()];
+    const { affected } = await this.run(
+      `UPDATE ${this.table} SET ${set} WHERE id = ${q.p(id)} AND lock_token = ${q.p(lockToken)} AND lock_expires_at > ${now}`,
+      q.params,
+    );
+    if (affected === 1) return;
+    // MySQL without CLIENT_FOUND_ROWS reports 0 for a matched row whose values did not change
+    // (the same record written twice in one millisecond): ask whether the lease is still ours.
+    if (this.dialect === 'mysql' && (await this.holds(id, lockToken))) return;
+    throw lockLost();
+  }
+
+  /** Fenced write and lease release in one statement (clearing the token always changes the row, so the count is exact on MySQL too). */
+  async writeAndUnlock(id: string, record: SessionRecord, token: string): Promise<void> {
+    assertId(id);
+    if (!TOKEN_PATTERN.test(token)) throw lockLost();
+    const values = recordValues(record);
+    const q = this.sql();
+    const set = RECORD_COLUMNS.map((c, i) => `${c} = ${q.p(values[i])}`).join(', ');
+    const now = DB_NOW_MS[this.requireDialect()];
+    const { affected } = await this.run(
+      `UPDATE ${this.table} SET ${set}, lock_token = NULL, lock_expires_at = NULL WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND lock_expires_at > ${now}`,
+      q.params,
+    );
+    if (affected !== 1) throw lockLost();
+  }
+
+  /**
+   * Deletes the row, lease included. A request still holding the lease then fails its fenced
+   * write (`SessionLockException`) instead of resurrecting a session that was destroyed under it
+   * (e.g. by "sign out everywhere").
+   */
+  async destroy(id: string): Promise<void> {
+    assertId(id);
+    const q = this.sql();
+    await this.run(`DELETE FROM ${this.table} WHERE id = ${q.p(id)}`, q.params);
+  }
+
+  /**
+   * Deletes rows whose `evict_at` has passed, 500 per statement, skipping rows under a live
+   * lease (deleting one would let a second request take the lock while the first still runs).
+   * Orphaned lock placeholders (`evict_at` 0) go once their lease has ended.
+   */
+  async gc(): Promise<number> {
+    const dialect = this.requireDialect();
+    const now = DB_NOW_MS[dialect];
+    let total = 0;
+    for (;;) {
+      const q = this.sql();
+      const cutoff = Date.now();
+      let sql: string;
+      if (dialect === 'mysql') {
+        sql = `DELETE FROM ${this.table} WHERE evict_at <= ${q.p(cutoff)} AND (lock_token IS NULL OR lock_expires_at <= ${now}) ORDER BY evict_at LIMIT ${GC_BATCH}`;
+      } else {
+        // The outer conditions repeat the inner ones: PostgreSQL re-checks them against a row
+        // that a concurrent lock() changed after the sub-select saw it.
+        const cond = `evict_at <= ${q.p(cutoff)} AND (lock_token IS NULL OR lock_expires_at <= ${now})`;
+        const again = `evict_at <= ${q.p(cutoff)} AND (lock_token IS NULL OR lock_expires_at <= ${now})`;
+        sql = `DELETE FROM ${this.table} WHERE id IN (SELECT id FROM ${this.table} WHERE ${cond} LIMIT ${GC_BATCH}) AND ${again}`;
+      }
+      const { affected } = await this.run(sql, q.params);
+      const n = affected ?? 0;
+      total += n;
+      if (n < GC_BATCH) return total;
+    }
+  }
+
+  /** Takes the session's lease, polling with backoff (5 → 50 ms) up to `waitMs`. */
+  async lock(id: string, options: LockOptions): Promise<string> {
+    return (await this.acquire(id, options, false)).token;
+  }
+
+  /** `lock` + `read`: on PostgreSQL and SQLite the acquiring statement returns the row, so it is one round trip. */
+  async lockAndRead(id: string, options: LockOptions): Promise<{ token: string; record: SessionRecord | null }> {
+    return this.acquire(id, options, true);
+  }
+
+  /** Releases the lease if `token` still owns it; a placeholder row (lock without record) is deleted instead. */
+  async unlock(id: string, token: string): Promise<void> {
+    assertId(id);
+    if (!TOKEN_PATTERN.test(token)) return;
+    let q = this.sql();
+    const { affected } = await this.run(
+      `UPDATE ${this.table} SET lock_token = NULL, lock_expires_at = NULL WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND payload IS NOT NULL`,
+      q.params,
+    );
+    if (affected === 1) return;
+    q = this.sql();
+    await this.run(`DELETE FROM ${this.table} WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND payload IS NULL`, q.params);
+  }
+
+  /** Live sessions of `userId`, through the `user_id` index. */
+  async listByUser(userId: string): Promise<SessionSummary[]> {
+    const q = this.sql();
+    const { records } = await this.run(
+      `SELECT ${SELECT_COLUMNS} FROM ${this.table} WHERE ${this.userMatch(q, userId)} AND payload IS NOT NULL AND evict_at > ${q.p(Date.now())}`,
+      q.params,
+    );
+    return records.map((row) => ({ id: String(row.id), meta: toRecord(row).meta }));
+  }
+
+  /** Deletes every row of `userId` except `exceptId`; resolves to how many. */
+  async destroyByUser(userId: string, exceptId?: string): Promise<number> {
+    const q = this.sql();
+    let sql = `DELETE FROM ${this.table} WHERE ${this.userMatch(q, userId)}`;
+    if (exceptId !== undefined) sql += ` AND id <> ${q.p(exceptId)}`;
+    const { affected } = await this.run(sql, q.params);
+    return affected ?? 0;
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private async connect(): Promise<void> {
+    const typeorm = await import('typeorm');
+    let ds: DataSource;
+    if (this.options.dataSource !== undefined) {
+      if (!isDataSource(this.options.dataSource)) {
+        throw new SessionException('database.dataSource must be a TypeORM DataSource (new DataSource({...}) from typeorm).');
+      }
+      ds = this.options.dataSource;
+      this.ownsDataSource = false;
+    } else {
+      ds = new typeorm.DataSource(dataSourceOptionsFromUrl(this.options.url!));
+      this.ownsDataSource = true;
+    }
+    const dialect = dialectOf(String(ds.options.type));
+    if (!ds.isInitialized) {
+      try {
+        await ds.initialize();
+      } catch (err) {
+        // The application may have initialized its DataSource at the same moment: that is fine.
+        if (!ds.isInitialized) {
+          throw new SessionStoreUnavailableException(
+            `Could not connect to the session database (${dialect}): ${redact(errorText(err))}. Check database.url / the DataSource options and that the server is running.`,
+          );
+        }
+      }
+    }
+    if (this.closed) {
+      // close() ran while we were connecting: do not leave a pool behind it.
+      if (this.ownsDataSource && ds.isInitialized) await ds.destroy();
+      throw new SessionException('The database session driver was closed while opening.');
+    }
+    this.dataSource = ds;
+    this.dialect = dialect;
+    ({ table: this.table, base: this.tableBase } = quoteTable(dialect, this.tableLabel));
+    try {
+      await this.run(`SELECT ${SELECT_COLUMNS}, lock_token, lock_expires_at FROM ${this.table} WHERE 1 = 0`, []);
+    } catch (err) {
+      this.dataSource = null;
+      this.dialect = null;
+      if (this.ownsDataSource && ds.isInitialized) await ds.destroy().catch(() => {});
+      throw new SessionException(
+        `The session table "${this.tableLabel}" is missing or lacks columns (${errorText(err)}). Create it with migrations/${dialect}.sql or the CreateSessionsTable TypeORM migration.`,
+      );
+    }
+  }
+
+  /** One acquisition loop for `lock` and `lockAndRead`. */
+  private async acquire(id: string, { waitMs, ttlMs }: LockOptions, withRecord: boolean): Promise<{ token: string; record: SessionRecord | null }> {
+    assertId(id);
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    const deadline = Date.now() + Math.max(0, waitMs);
+    const token = randomBytes(16).toString('base64url');
+    let delay = BACKOFF_MIN_MS;
+    for (;;) {
+      const got = await this.tryAcquire(id, token, ttl, withRecord);
+      if (got) return { token, record: got.record };
+      const left = deadline - Date.now();
+      if (left <= 0) throw new SessionLockException();
+      // Jitter keeps waiters of one session from polling in lockstep.
+      await sleep(Math.min(left, delay * (0.5 + Math.random() / 2)));
+      delay = Math.min(BACKOFF_MAX_MS, delay * 2);
+    }
+  }
+
+  /** One attempt; `null` when somebody else holds a live lease. */
+  private async tryAcquire(id: string, token: string, ttl: number, withRecord: boolean): Promise<{ record: SessionRecord | null } | null> {
+    const dialect = this.requireDialect();
+    const now = DB_NOW_MS[dialect];
+    if (dialect !== 'mysql') {
+      // Inserts a placeholder row (payload NULL, evict_at 0) holding the lease, or takes the
+      // lease of the existing row if it is free or ended; RETURNING yields a row only on success.
+      const q = this.sql();
+      const alias = dialect === 'postgres' ? ' AS s' : '';
+      const col = (c: string): string => (dialect === 'postgres' ? `s.${c}` : `${this.tableBase}.${c}`);
+      const { records } = await this.run(
+        `INSERT INTO ${this.table}${alias} (id, payload, created_at, last_activity, expires_at, evict_at, lock_token, lock_expires_at) ` +
+          `VALUES (${q.p(id)}, NULL, 0, 0, 0, 0, ${q.p(token)}, ${now} + ${q.p(ttl)}) ` +
+          `ON CONFLICT (id) DO UPDATE SET lock_token = excluded.lock_token, lock_expires_at = excluded.lock_expires_at ` +
+          `WHERE ${col('lock_token')} IS NULL OR ${col('lock_expires_at')} <= ${now} ` +
+          `RETURNING ${withRecord ? SELECT_COLUMNS : 'id'}`,
+        q.params,
+      );
+      if (records.length === 0) return null;
+      return { record: withRecord ? liveRecord(records[0]) : null };
+    }
+    // MySQL has no conditional upsert with a trustworthy row count (ON DUPLICATE KEY UPDATE
+    // reports 1 for "unchanged" under CLIENT_FOUND_ROWS, like an insert), so: take an existing
+    // free row with a conditional UPDATE (a fresh token always changes it, so the count is exact),
+    // else insert the placeholder; INSERT IGNORE reports 0 when the row appeared meanwhile.
+    let q = this.sql();
+    const taken = await this.run(
+      `UPDATE ${this.table} SET lock_token = ${q.p(token)}, lock_expires_at = ${now} + ${q.p(ttl)} WHERE id = ${q.p(id)} AND (lock_token IS NULL OR lock_expires_at <= ${now})`,
+      q.params,
+    );
+    if (taken.affected === 1) {
+      if (!withRecord) return { record: null };
+      q = this.sql();
+      const { records } = await this.run(`SELECT ${SELECT_COLUMNS} FROM ${this.table} WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)}`, q.params);
+      return { record: records.length === 0 ? null : liveRecord(records[0]) };
+    }
+    q = this.sql();
+    const inserted = await this.run(
+      `INSERT IGNORE INTO ${this.table} (id, payload, created_at, last_activity, expires_at, evict_at, lock_token, lock_expires_at) ` +
+        `VALUES (${q.p(id)}, NULL, 0, 0, 0, 0, ${q.p(token)}, ${now} + ${q.p(ttl)})`,
+      q.params,
+    );
+    return inserted.affected === 1 ? { record: null } : null;
+  }
+
+  private async upsert(id: string, values: unknown[]): Promise<void> {
+    const dialect = this.requireDialect();
+    const q = this.sql();
+    const cols = ['id', ...RECORD_COLUMNS].join(', ');
+    const vals = [id, ...values].map((v) => q.p(v)).join(', ');
+    let sql = `INSERT INTO ${this.table} (${cols}) VALUES (${vals}) `;
+    if (dialect === 'mysql') {
+      // Values bound again rather than VALUES(col), which MySQL 8.0.20+ deprecates and MariaDB's alias syntax lacks.
+      sql += `ON DUPLICATE KEY UPDATE ${RECORD_COLUMNS.map((c, i) => `${c} = ${q.p(values[i])}`).join(', ')}`;
+    } else {
+      sql += `ON CONFLICT (id) DO UPDATE SET ${RECORD_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+    }
+    await this.run(sql, q.params);
+  }
+
+  /** Whether `token` holds a live lease on `id` (used only to disambiguate MySQL's row counts). */
+  private async holds(id: string, token: string): Promise<boolean> {
+    const q = this.sql();
+    const { records } = await this.run(
+      `SELECT id FROM ${this.table} WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND lock_expires_at > ${DB_NOW_MS[this.requireDialect()]}`,
+      q.params,
+    );
+    return records.length === 1;
+  }
+
+  /**
+   * `user_id = ?` (index) plus, on MySQL, a byte comparison: utf8mb4_bin is PAD SPACE, so
+   * `'alice'` would match `'alice '` and "sign out everywhere" could reach another user.
+   */
+  private userMatch(q: Binder, userId: string): string {
+    const base = `user_id = ${q.p(userId)}`;
+    return this.dialect === 'mysql' ? `${base} AND CAST(user_id AS BINARY) = CAST(${q.p(userId)} AS BINARY)` : base;
+  }
+
+  private sql(): Binder {
+    return new Binder(this.requireDialect());
+  }
+
+  private requireDialect(): Dialect {
+    if (this.dialect === null || this.dataSource === null) {
+      throw new SessionException(this.closed ? 'The database session driver was closed.' : 'The database session driver is not open: call open() first (the SessionModule does).');
+    }
+    return this.dialect;
+  }
+
+  /** Runs one statement on a pooled connection, returned to the pool right after; transient deadlocks are retried. */
+  private async run(sql: string, params: unknown[]): Promise<Result> {
+    this.requireDialect();
+    const ds = this.dataSource!;
+    for (let attempt = 1; ; attempt++) {
+      let runner: QueryRunner | null = null;
+      try {
+        runner = ds.createQueryRunner();
+        const result = (await runner.query(sql, params, true)) as { records?: Array<Record<string, unknown>>; affected?: number };
+        return { records: result.records ?? [], affected: result.affected };
+      } catch (err) {
+        if (attempt < MAX_ATTEMPTS && isTransient(err)) continue;
+        throw new SessionDatabaseError(err);
+      } finally {
+        if (runner && !runner.isReleased) await runner.release();
+      }
+    }
+  }
+}
+
+/**
+ * A failed statement, without TypeORM's `query`/`parameters` (they hold session IDs and
+ * payloads, which must never reach a log). `code` is the database's error code.
+ */
+export class SessionDatabaseError extends Error {
+  readonly code: string | undefined;
+  constructor(err: unknown) {
+    super(`Session table query failed: ${redact(errorText(err))}`);
+    this.name = 'SessionDatabaseError';
+    this.code = errorCode(err);
+  }
+}
+
+/** Collects bound parameters and renders the dialect's placeholder for each. */
+class Binder {
+  readonly params: unknown[] = [];
+  constructor(private readonly dialect: Dialect) {}
+  p(value: unknown): string {
+    this.params.push(value);
+    return this.dialect === 'postgres' ? `$${this.params.length}` : '?';
+  }
+}
+
+function dialectOf(type: string): Dialect {
+  switch (type) {
+    case 'postgres':
+      return 'postgres';
+    case 'mysql':
+    case 'mariadb':
+      return 'mysql';
+    case 'better-sqlite3':
+      return 'sqlite';
+    default:
+      throw new SessionException(`The database session driver supports TypeORM types postgres, mysql, mariadb and better-sqlite3, not "${type}".`);
+  }
+}
+
+function quoteTable(dialect: Dialect, table: string): { table: string; base: string } {
+  const [, schema, base] = TABLE_NAME.exec(table)!;
+  const q = (s: string): string => (dialect === 'mysql' ? `\`${s}\`` : `"${s}"`);
+  return { table: schema ? `${q(schema)}.${q(base)}` : q(base), base: q(base) };
+}
+
+/** Builds DataSource options from `postgres://`, `postgresql://`, `mysql://`, `mariadb://` or `sqlite:path` / `sqlite://path`. */
+export function dataSourceOptionsFromUrl(url: string): DataSourceOptions {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  // Our own DataSource logs nothing: TypeORM's query log would print session IDs and payloads.
+  const common = { entities: [], synchronize: false, logging: false as const };
+  switch (scheme) {
+    case 'postgres':
+    case 'postgresql':
+      return { type: 'postgres', url, ...common };
+    case 'mysql':
+    case 'mariadb':
+      // utf8mb4 on the connection too, or 4-byte characters (emoji) in payloads fail to insert.
+      return { type: 'mysql', url: url.replace(/^mariadb:/i, 'mysql:'), charset: 'utf8mb4_bin', ...common };
+    case 'sqlite': {
+      const database = url.replace(/^sqlite:(\/\/)?/i, '');
+      if (database === '') throw new SessionException('database.url "sqlite:" needs a path: sqlite:./storage/sessions.sqlite or sqlite:///abs/path.sqlite.');
+      // WAL lets readers run beside the writer; processes sharing the file wait up to 5 s for its write lock.
+      return { type: 'better-sqlite3', database, enableWAL: database !== ':memory:', timeout: 5000, ...common };
+    }
+    default:
+      throw new SessionException('database.url must start with postgres://, postgresql://, mysql://, mariadb:// or sqlite: (e.g. sqlite:./storage/sessions.sqlite).');
+  }
+}
+
+function isDataSource(value: unknown): value is DataSource {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.initialize === 'function' && typeof v.createQueryRunner === 'function' && typeof v.options === 'object' && v.options !== null;
+}
+
+function recordValues(record: SessionRecord): unknown[] {
+  const m = record.meta;
+  return [m.userId, m.ipAddress, m.userAgent, record.payload, m.csrfToken, ms(m.createdAt, 'createdAt'), ms(m.lastActivity, 'lastActivity'), ms(m.expiresAt, 'expiresAt'), ms(record.evictAt, 'evictAt', true)];
+}
+
+/** BIGINT columns take whole milliseconds; fractional timeouts are allowed by the options. */
+function ms(value: number, name: string, up = false): number {
+  if (!Number.isFinite(value)) throw new SessionException(`Session record ${name} must be a finite epoch-ms number.`);
+  return up ? Math.ceil(value) : Math.round(value);
+}
+
+/** A row as a record, or `null` for a placeholder or an expired record. */
+function liveRecord(row: Record<string, unknown>): SessionRecord | null {
+  if (row.payload === null || row.payload === undefined) return null;
+  const record = toRecord(row);
+  return record.evictAt > Date.now() ? record : null;
+}
+
+function toRecord(row: Record<string, unknown>): SessionRecord {
+  // pg and mysql2 return BIGINT as strings; epoch ms stay far below 2^53.
+  const meta: SessionMeta = {
+    createdAt: Number(row.created_at),
+    lastActivity: Number(row.last_activity),
+    expiresAt: Number(row.expires_at),
+    userId: str(row.user_id),
+    ipAddress: str(row.ip_address),
+    userAgent: str(row.user_agent),
+    csrfToken: str(row.csrf_token),
+  };
+  return { payload: String(row.payload), meta, evictAt: Number(row.evict_at) };
+}
+
+function str(value: unknown): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+
+function assertId(id: string): void {
+  if (!isValidSessionId(id)) throw new SessionException('Refusing a malformed session ID before it reaches storage.');
+}
+
+function lockLost(): SessionLockException {
+  return new SessionLockException('The session lock expired (or the session was destroyed) before the write; the change was not saved. Raise lock.ttl if requests run this long.');
+}
+
+function driverError(err: unknown): Record<string, unknown> | null {
+  if (typeof err !== 'object' || err === null) return null;
+  const inner = (err as { driverError?: unknown }).driverError;
+  return (typeof inner === 'object' && inner !== null ? inner : err) as Record<string, unknown>;
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = driverError(err)?.code;
+  return code === undefined || code === null ? undefined : String(code);
+}
+
+function errorText(err: unknown): string {
+  const inner = driverError(err);
+  const message = typeof inner?.message === 'string' ? inner.message : err instanceof Error ? err.message : String(err);
+  const code = errorCode(err);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+/** Long quoted values in driver messages can be session IDs or payload fragments (MySQL quotes them in some errors). */
+function redact(message: string): string {
+  return message.replace(/'[^']{24,}'/g, "'[redacted]'");
+}
+
+function isTransient(err: unknown): boolean {
+  const code = errorCode(err);
+  // PostgreSQL deadlock / serialization failure; MySQL deadlock.
+  return code === '40P01' || code === '40001' || code === 'ER_LOCK_DEADLOCK';
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

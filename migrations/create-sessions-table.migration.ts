@@ -1,0 +1,168 @@
+/**
+ * TypeORM migration that creates the table of the database session driver.
+ *
+ * Add it to your DataSource's `migrations` list (the file ships as TypeScript source in the
+ * package's `migrations/` folder; copy it next to your own migrations):
+ *
+ * ```ts
+ * import { CreateSessionsTable1700000000000, createSessionsTableMigration } from './migrations/create-sessions-table.migration';
+ * new DataSource({ ..., migrations: [CreateSessionsTable1700000000000] });
+ * // another table name (must match the driver's `database.table`):
+ * new DataSource({ ..., migrations: [createSessionsTableMigration('app_sessions')] });
+ * ```
+ *
+ * It supports PostgreSQL, MySQL/MariaDB and SQLite (better-sqlite3). The DDL is the same as
+ * `migrations/postgres.sql`, `mysql.sql` and `sqlite.sql` (a test keeps them in sync), and the
+ * column choices are explained in docs/drivers/database.md. It imports nothing but TypeORM types.
+ */
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/** The SQL dialects the session table exists for. */
+export type SessionsTableDialect = 'postgres' | 'mysql' | 'sqlite';
+
+/** Same rule as the driver: a plain identifier, optionally `schema.table`; the table part at most 48 characters so index names fit. */
+const TABLE_NAME = /^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,47})$/;
+
+/** Maps a TypeORM `DataSource` `type` to the session table's dialect; throws for a database the driver does not support. */
+export function sessionsTableDialectOf(type: string): SessionsTableDialect {
+  switch (type) {
+    case 'postgres':
+      return 'postgres';
+    case 'mysql':
+    case 'mariadb':
+      return 'mysql';
+    case 'better-sqlite3':
+      return 'sqlite';
+    default:
+      throw new Error(`The session table exists for TypeORM types postgres, mysql, mariadb and better-sqlite3, not "${type}".`);
+  }
+}
+
+function names(dialect: SessionsTableDialect, table: string): { table: string; userIdx: string; evictIdx: string } {
+  const m = TABLE_NAME.exec(table);
+  if (!m) {
+    throw new Error(`Invalid session table name "${table}": use letters, digits and underscores (optionally "schema.table"), starting with a letter or underscore, at most 48 characters.`);
+  }
+  const q = (s: string): string => (dialect === 'mysql' ? `\`${s}\`` : `"${s}"`);
+  const [, schema, base] = m;
+  return {
+    table: schema ? `${q(schema)}.${q(base)}` : q(base),
+    // PostgreSQL and SQLite index names are per schema, not per table: derive them from the table name.
+    userIdx: q(`${base}_user_id_idx`),
+    evictIdx: q(`${base}_evict_at_idx`),
+  };
+}
+
+/**
+ * The statements that create the session table and its indexes.
+ * `table` defaults to `sessions`; it is validated and quoted.
+ */
+export function createSessionsTableSql(dialect: SessionsTableDialect, table = 'sessions'): string[] {
+  const n = names(dialect, table);
+  // With a schema-qualified table, PostgreSQL's CREATE INDEX takes a bare index name and puts it in the table's schema.
+  switch (dialect) {
+    case 'postgres':
+      return [
+        `CREATE TABLE ${n.table} (
+  id VARCHAR(64) NOT NULL PRIMARY KEY,
+  user_id VARCHAR(255) NULL,
+  ip_address VARCHAR(255) NULL,
+  user_agent TEXT NULL,
+  payload TEXT NULL,
+  csrf_token VARCHAR(255) NULL,
+  created_at BIGINT NOT NULL,
+  last_activity BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  evict_at BIGINT NOT NULL,
+  lock_token VARCHAR(64) NULL,
+  lock_expires_at BIGINT NULL
+)`,
+        `CREATE INDEX ${n.userIdx} ON ${n.table} (user_id)`,
+        `CREATE INDEX ${n.evictIdx} ON ${n.table} (evict_at)`,
+      ];
+    case 'mysql':
+      return [
+        `CREATE TABLE ${n.table} (
+  id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  user_id VARCHAR(255) NULL,
+  ip_address VARCHAR(255) NULL,
+  user_agent TEXT NULL,
+  payload MEDIUMTEXT NULL,
+  csrf_token VARCHAR(255) NULL,
+  created_at BIGINT NOT NULL,
+  last_activity BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  evict_at BIGINT NOT NULL,
+  lock_token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  lock_expires_at BIGINT NULL,
+  PRIMARY KEY (id),
+  INDEX ${n.userIdx} (user_id),
+  INDEX ${n.evictIdx} (evict_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      ];
+    case 'sqlite':
+      return [
+        `CREATE TABLE ${n.table} (
+  id TEXT NOT NULL PRIMARY KEY,
+  user_id TEXT NULL,
+  ip_address TEXT NULL,
+  user_agent TEXT NULL,
+  payload TEXT NULL,
+  csrf_token TEXT NULL,
+  created_at INTEGER NOT NULL,
+  last_activity INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  evict_at INTEGER NOT NULL,
+  lock_token TEXT NULL,
+  lock_expires_at INTEGER NULL
+)`,
+        `CREATE INDEX ${n.userIdx} ON ${n.table} (user_id)`,
+        `CREATE INDEX ${n.evictIdx} ON ${n.table} (evict_at)`,
+      ];
+  }
+}
+
+/** The statement that drops the session table (its indexes go with it). */
+export function dropSessionsTableSql(dialect: SessionsTableDialect, table = 'sessions'): string[] {
+  return [`DROP TABLE ${names(dialect, table).table}`];
+}
+
+async function run(queryRunner: QueryRunner, statements: (dialect: SessionsTableDialect) => string[]): Promise<void> {
+  const dialect = sessionsTableDialectOf(String(queryRunner.connection.options.type));
+  for (const sql of statements(dialect)) await queryRunner.query(sql);
+}
+
+/**
+ * A migration class for a custom table name (the one you give the driver as `database.table`).
+ * `timestamp` orders it among your migrations; TypeORM requires a distinct name per migration,
+ * so each table gets `CreateSessionsTable_<table><timestamp>`.
+ */
+export function createSessionsTableMigration(table = 'sessions', timestamp = 1700000000000): new () => MigrationInterface {
+  names('postgres', table); // fail at start-up, not in the middle of a migration run
+  if (!Number.isInteger(timestamp) || String(timestamp).length !== 13) {
+    throw new Error(`Migration timestamp ${timestamp} must be a 13-digit epoch-ms integer (TypeORM reads the last 13 characters of the name).`);
+  }
+  const name = table === 'sessions' ? `CreateSessionsTable${timestamp}` : `CreateSessionsTable_${table.replace('.', '_')}${timestamp}`;
+  return class implements MigrationInterface {
+    name = name;
+    async up(queryRunner: QueryRunner): Promise<void> {
+      await run(queryRunner, (d) => createSessionsTableSql(d, table));
+    }
+    async down(queryRunner: QueryRunner): Promise<void> {
+      await run(queryRunner, (d) => dropSessionsTableSql(d, table));
+    }
+  };
+}
+
+/** Creates the default `sessions` table. */
+export class CreateSessionsTable1700000000000 implements MigrationInterface {
+  name = 'CreateSessionsTable1700000000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await run(queryRunner, (d) => createSessionsTableSql(d));
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await run(queryRunner, (d) => dropSessionsTableSql(d));
+  }
+}
