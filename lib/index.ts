@@ -17,3 +17,4 @@ export { SessionInterceptor } from './http/session.interceptor.js';
 export { Session, SessionReadOnly, SkipCsrf, getSession } from './http/session.decorators.js';
 export * from './contracts/index.js';
 export { sessionOptionsFromEnv } from './session-env.config.js';
+export { createTestSession, type TestSession, type TestSessionInit } from './testing/session-testing.js';

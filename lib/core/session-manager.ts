@@ -191,6 +191,27 @@ export class SessionManager implements SessionHandleHost {
     }
   }
 
+  /**
+   * Creates and stores a session outside any request (test set-ups, impersonation tools).
+   * `flash` values behave as if flashed by the previous request: readable in the next one.
+   * The stored fingerprint is `userAgent`/`ipAddress`: requests must send the same User-Agent.
+   */
+  async create(init: {
+    data?: Record<string, unknown>;
+    flash?: Record<string, unknown>;
+    userId?: string | number | null;
+    userAgent?: string | null;
+    ipAddress?: string | null;
+  } = {}): Promise<{ id: string; csrfToken: string }> {
+    const handle = new SessionHandle(this, { cookieId: null, hadCookie: false, ip: init.ipAddress ?? null, userAgent: init.userAgent ?? null }, false);
+    for (const [key, value] of Object.entries(init.data ?? {})) handle.set(key, value);
+    for (const [key, value] of Object.entries(init.flash ?? {})) handle.flash(key, value);
+    if (init.userId !== undefined) handle.setUserId(init.userId);
+    const csrfToken = handle.csrfToken();
+    await this.persist(handle, true);
+    return { id: handle.id!, csrfToken };
+  }
+
   /** The user's live sessions (for a "your devices" page). */
   async listByUser(userId: string | number): Promise<UserSessionSummary[]> {
     const list = await this.driver.listByUser(String(userId));
