@@ -4,7 +4,7 @@
  * started here is stopped by `stop()`, and killed at the latest when the test process exits.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,8 @@ export interface StartRedisOptions {
   dir?: string;
   /** Start as a Cluster node (its bus port is chosen free too). */
   clusterNode?: boolean;
+  /** Start a Sentinel (not a data server) that monitors this master under `name`. */
+  sentinelFor?: { name: string; host: string; port: number };
   /** Extra `redis-server` arguments. */
   args?: string[];
 }
@@ -92,7 +94,16 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
 async function spawnServer(port: number, options: StartRedisOptions): Promise<RedisServerHandle> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ml-sess-redis-'));
-  const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'notice'];
+  let args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'notice'];
+  let readyLine = 'Ready to accept connections';
+  if (options.sentinelFor) {
+    // Sentinel insists on a config file it can rewrite.
+    const { name, host, port: masterPort } = options.sentinelFor;
+    const conf = join(dir, `sentinel-${port}.conf`);
+    writeFileSync(conf, `sentinel monitor ${name} ${host} ${masterPort} 1\nsentinel down-after-milliseconds ${name} 1000\n`);
+    args = [conf, '--sentinel', '--port', String(port), '--bind', HOST, '--dir', dir, '--daemonize', 'no'];
+    readyLine = '+monitor master';
+  }
   if (options.clusterNode) {
     const busPort = await freePort();
     args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-port', String(busPort), '--cluster-node-timeout', '5000');
@@ -112,7 +123,7 @@ async function spawnServer(port: number, options: StartRedisOptions): Promise<Re
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`redis-server on port ${port} did not start within 10 s:\n${log}`)), 10_000);
     const check = (): void => {
-      if (log.includes('Ready to accept connections')) {
+      if (log.includes(readyLine)) {
         cleanup();
         resolve();
       }
@@ -203,4 +214,73 @@ async function waitForClusterOk(servers: RedisServerHandle[], timeoutMs: number)
     if (Date.now() > deadline) throw new Error(`the test cluster did not reach cluster_state:ok within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export interface CommandWatcher {
+  /**
+   * The top-level commands that connections named `connectionName` sent to the watched servers
+   * while `fn` ran, in execution order per server (servers one after the other). Commands a Lua
+   * script runs are reported by MONITOR with source "lua" and are not included: they cost no round trip.
+   */
+  commandsOf(fn: () => Promise<unknown>): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** Watches servers with MONITOR to count what a client (found by its connection name) sends. */
+export async function watchCommands(endpoints: Array<{ host: string; port: number }>, connectionName: string): Promise<CommandWatcher> {
+  const { Redis } = await import('ioredis');
+  const watched = await Promise.all(
+    endpoints.map(async ({ host, port }) => {
+      const base = new Redis({ host, port });
+      // monitor() opens a second connection; both have to be closed in stop().
+      const monitor = await base.monitor();
+      const probe = new Redis({ host, port });
+      const seen: Array<{ command: string; args: string[]; source: string }> = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => void seen.push({ command: String(args[0]).toLowerCase(), args, source }));
+      return { base, monitor, probe, seen };
+    }),
+  );
+
+  /** MONITOR streams in execution order: once a marker sent now shows up, every earlier command has too. */
+  async function drain(w: (typeof watched)[number]): Promise<number> {
+    const marker = `marker-${Math.random().toString(36).slice(2)}`;
+    await w.probe.echo(marker);
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const at = w.seen.findIndex((e) => e.command === 'echo' && e.args[1] === marker);
+      if (at >= 0) return at + 1;
+      if (Date.now() > deadline) throw new Error('MONITOR did not deliver its marker within 5 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async function addressesOf(w: (typeof watched)[number]): Promise<Set<string>> {
+    const list = String(await w.probe.client('LIST'));
+    const addrs = list
+      .split('\n')
+      .filter((line) => line.includes(` name=${connectionName} `))
+      .map((line) => /addr=(\S+)/.exec(line)?.[1] ?? '');
+    return new Set(addrs.filter(Boolean));
+  }
+
+  return {
+    async commandsOf(fn) {
+      const starts = await Promise.all(watched.map(drain));
+      await fn();
+      const ends = await Promise.all(watched.map(drain));
+      const out: string[] = [];
+      for (let i = 0; i < watched.length; i++) {
+        const addrs = await addressesOf(watched[i]);
+        out.push(...watched[i].seen.slice(starts[i], ends[i]).filter((e) => addrs.has(e.source)).map((e) => e.command));
+      }
+      return out;
+    },
+    async stop() {
+      for (const w of watched) {
+        w.monitor.disconnect();
+        w.base.disconnect();
+        await w.probe.quit().catch(() => w.probe.disconnect());
+      }
+    },
+  };
 }
