@@ -23,7 +23,11 @@ export interface SessionDriver {
   read(id: string): Promise<SessionRecord | null>;
   /** Creates or replaces the record atomically. With `lockToken`, refuses if that lock is not held. */
   write(id: string, record: SessionRecord, lockToken?: string): Promise<void>;
-  /** Deletes the record (and nothing else); absent is not an error. */
+  /**
+   * Deletes the record and voids any lock held on it, so a request still holding that lock
+   * cannot bring the session back with its fenced write ("sign out everywhere" sticks).
+   * Absent is not an error.
+   */
   destroy(id: string): Promise<void>;
   /** Deletes records whose `evictAt` has passed, in bounded batches; resolves to how many. */
   gc(): Promise<number>;
@@ -33,7 +37,7 @@ export interface SessionDriver {
   unlock(id: string, token: string): Promise<void>;
   /** Sessions whose `meta.userId` equals `userId` (expired ones excluded). */
   listByUser(userId: string): Promise<SessionSummary[]>;
-  /** Destroys every session of `userId` except `exceptId`; resolves to how many were destroyed. */
+  /** Destroys (as `destroy`) every session of `userId` except `exceptId`; resolves to how many were destroyed. */
   destroyByUser(userId: string, exceptId?: string): Promise<number>;
 
   /** Optional fast path: `lock` + `read` in one round trip. */

@@ -50,6 +50,7 @@ export class MemoryDriver implements SessionDriver {
   async destroy(id: string): Promise<void> {
     assertId(id);
     this.records.delete(id);
+    this.voidLock(id);
   }
 
   async gc(): Promise<number> {
@@ -84,7 +85,12 @@ export class MemoryDriver implements SessionDriver {
   async unlock(id: string, token: string): Promise<void> {
     assertId(id);
     if (!this.holds(id, token)) return;
-    this.locks.delete(id);
+    this.voidLock(id);
+  }
+
+  /** Drops the lock and wakes its waiters; a later fenced write by the old holder then fails. */
+  private voidLock(id: string): void {
+    if (!this.locks.delete(id)) return;
     const set = this.waiters.get(id);
     if (set) for (const wake of set) wake();
   }
@@ -103,6 +109,7 @@ export class MemoryDriver implements SessionDriver {
     for (const [id, record] of this.records) {
       if (record.meta.userId === userId && id !== exceptId) {
         this.records.delete(id);
+        this.voidLock(id);
         removed++;
       }
     }

@@ -135,6 +135,7 @@ export const DESTROY_IF_USER_SCRIPT = script(
   'destroy-if-user',
   `
 if redis.call('HGET', KEYS[1], 'u') == ARGV[1] then
+  redis.call('DEL', KEYS[2])
   return redis.call('DEL', KEYS[1])
 end
 return 0

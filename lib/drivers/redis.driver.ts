@@ -164,7 +164,8 @@ export class RedisDriver implements SessionDriver {
   /** Deletes the record. Its user-index entry is pruned lazily by the next `listByUser`/`destroyByUser`. */
   async destroy(id: string): Promise<void> {
     assertId(id);
-    await this.run((c) => c.del(this.recordKey(id)));
+    // The lock goes too: a request still holding it must not resurrect the session with its write.
+    await this.run((c) => c.del(this.recordKey(id), this.lockKey(id)));
   }
 
   /** Redis expires keys by their TTL: nothing to collect. */
@@ -222,7 +223,7 @@ export class RedisDriver implements SessionDriver {
     const ids = (await this.indexMembers(indexKey)).filter((id) => id !== exceptId);
     if (!ids.length) return 0;
     const results = await Promise.all(
-      ids.map((id) => this.run((c) => this.evalScript(c, DESTROY_IF_USER_SCRIPT, [this.recordKey(id)], [userId]))),
+      ids.map((id) => this.run((c) => this.evalScript(c, DESTROY_IF_USER_SCRIPT, [this.recordKey(id), this.lockKey(id)], [userId]))),
     );
     await this.run((c) => c.zrem(indexKey, ...ids));
     return results.reduce<number>((sum, r) => sum + Number(r), 0);

@@ -130,6 +130,28 @@ export function describeDriverConformance(name: string, factory: () => Promise<C
       await driver.unlock(id, fresh);
     });
 
+    it('destroy voids a held lock: its holder cannot bring the session back', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'live' }));
+      const token = await driver.lock(id, { waitMs: 1000, ttlMs: 10_000 });
+      await driver.destroy(id); // e.g. "sign out everywhere" from another request
+      await expect(driver.write(id, makeRecord({ payload: 'resurrected' }), token)).rejects.toBeInstanceOf(SessionLockException);
+      expect(await driver.read(id)).toBeNull();
+      // The lock is free for the next request at once.
+      const next = await driver.lock(id, { waitMs: 200, ttlMs: 10_000 });
+      await driver.unlock(id, next);
+    });
+
+    it('destroyByUser voids the locks of the sessions it destroys', async () => {
+      const user = 'locked-' + newId().slice(-8);
+      const id = newId();
+      await driver.write(id, makeRecord({ userId: user }));
+      const token = await driver.lock(id, { waitMs: 1000, ttlMs: 10_000 });
+      expect(await driver.destroyByUser(user)).toBe(1);
+      await expect(driver.write(id, makeRecord({ userId: user }), token)).rejects.toBeInstanceOf(SessionLockException);
+      expect(await driver.read(id)).toBeNull();
+    });
+
     it('lockAndRead / writeAndUnlock (when offered) behave like their two-step forms', async () => {
       if (!driver.lockAndRead || !driver.writeAndUnlock) {
         expect(driver.lockAndRead).toBeUndefined();
