@@ -51,7 +51,7 @@ export function describeDriverConformance(name: string, factory: () => Promise<C
 
     it('reads an expired record as absent', async () => {
       const id = newId();
-      await driver.write(id, makeRecord({ ttlMs: 300 }));
+      await driver.write(id, makeRecord({ ttlMs: 700 }));
       expect(await driver.read(id)).not.toBeNull();
       await sleep(1100);
       expect(await driver.read(id)).toBeNull();

@@ -1,0 +1,533 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach, jest } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, readlink, rm, stat, utimes, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileDriver } from '../../lib/drivers/file.driver.js';
+import { SessionException, SessionLockException } from '../../lib/contracts/session-exception.js';
+import { describeDriverConformance } from './driver-conformance.js';
+import { makeRecord, newId, sleep } from '../support/records.js';
+
+const tempDirs: string[] = [];
+async function freshDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ml-file-driver-'));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+const keyOf = (id: string): string => createHash('sha256').update(id).digest('hex');
+
+describeDriverConformance('file', async () => {
+  const dir = await freshDir();
+  return { driver: new FileDriver({ path: join(dir, 'sessions') }), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+describe('FileDriver specifics', () => {
+  let base: string;
+  let root: string;
+  let driver: FileDriver;
+
+  beforeAll(async () => {
+    base = await freshDir();
+    root = join(base, 'nested', 'sessions');
+    driver = new FileDriver({ path: root });
+    await driver.open();
+  });
+  afterAll(async () => {
+    await driver.close();
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  describe('layout and permissions', () => {
+    it('creates the directory tree with mode 0700 on open()', async () => {
+      expect((await stat(root)).mode & 0o777).toBe(0o700);
+      expect((await stat(join(base, 'nested'))).mode & 0o777).toBe(0o700);
+    });
+
+    it('stores one 0600 file per session, named by the SHA-256 of the ID (no raw ID in any path)', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord());
+      const file = join(root, `${keyOf(id)}.json`);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      const names = await readdir(root);
+      expect(names.some((n) => n.includes(id))).toBe(false);
+      const stored = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      expect(stored).toMatchObject({ v: 1, id });
+    });
+
+    it('lock directories are 0700; a generation is a symlink naming the holder\'s directory', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord());
+      const token = await driver.lock(id, { waitMs: 1000, ttlMs: 10_000 });
+      const lockDir = join(root, `${keyOf(id)}.lock`);
+      expect((await stat(lockDir)).mode & 0o777).toBe(0o700);
+      const names = await readdir(lockDir);
+      const gen = names.find((n) => n.startsWith('gen.'))!;
+      const hold = names.find((n) => n.startsWith('hold.'))!;
+      expect(await readlink(join(lockDir, gen))).toBe(hold);
+      expect(hold).toBe(`hold.${token}`);
+      expect((await stat(join(lockDir, hold))).mode & 0o777).toBe(0o700);
+      await driver.unlock(id, token);
+    });
+
+    it('works on a directory that does not exist yet, and recreates it if it is removed after open()', async () => {
+      const dir = join(await freshDir(), 'a', 'b');
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const id = newId();
+      await rm(dir, { recursive: true });
+      await d.write(id, makeRecord({ payload: 'back' }));
+      expect((await d.read(id))!.payload).toBe('back');
+      await rm(dir, { recursive: true });
+      const token = await d.lock(id, { waitMs: 500, ttlMs: 5000 });
+      await d.unlock(id, token);
+      await d.close();
+    });
+
+    it('open() fails with a message naming the option when the path is unusable', async () => {
+      const file = join(await freshDir(), 'not-a-dir');
+      await writeFile(file, 'x');
+      await expect(new FileDriver({ path: file }).open()).rejects.toThrow(/file\.path/);
+      expect(() => new FileDriver({ path: '' })).toThrow(/file\.path/);
+    });
+  });
+
+  describe('ID validation', () => {
+    it('rejects path-traversal and malformed IDs before any file-system access', async () => {
+      // An unopened driver on a directory that does not exist: any fs call would fail with
+      // ENOENT (or read null), so the validation error proves nothing reached the disk.
+      const outside = await freshDir();
+      const d = new FileDriver({ path: join(outside, 'missing') });
+      const bad = ['../../etc/passwd', `../${newId()}`, newId() + '/../x', newId().slice(0, -1) + '.', 'ml_sess_%2e%2e%2f' + 'a'.repeat(34), newId() + '\0'];
+      for (const id of bad) {
+        await expect(d.read(id)).rejects.toThrow(/malformed session ID/);
+        await expect(d.write(id, makeRecord())).rejects.toThrow(/malformed session ID/);
+        await expect(d.destroy(id)).rejects.toThrow(/malformed session ID/);
+        await expect(d.lock(id, { waitMs: 10, ttlMs: 100 })).rejects.toThrow(/malformed session ID/);
+        await expect(d.unlock(id, '1.aaaaaaaaaaaaaaaaaaaaaa')).rejects.toThrow(/malformed session ID/);
+      }
+      expect(await readdir(outside)).toEqual([]);
+    });
+
+    it('a foreign or malformed lock token never becomes a path and owns nothing', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'kept' }));
+      const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      for (const bad of ['../../x', `${token}/..`, '', '9999999999999.' + 'a'.repeat(22)]) {
+        await driver.unlock(id, bad);
+        await expect(driver.write(id, makeRecord({ payload: 'evil' }), bad)).rejects.toBeInstanceOf(SessionLockException);
+      }
+      expect((await driver.read(id))!.payload).toBe('kept');
+      await expect(driver.lock(id, { waitMs: 50, ttlMs: 1000 })).rejects.toBeInstanceOf(SessionLockException);
+      await driver.unlock(id, token);
+    });
+  });
+
+  describe('atomic writes', () => {
+    it('a concurrent reader never sees a torn or missing record', async () => {
+      const id = newId();
+      const big = (c: string): string => c.repeat(256 * 1024);
+      const payloads = [big('a'), big('b'), big('c')];
+      await driver.write(id, makeRecord({ payload: payloads[0] }));
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; i < 60; i++) await driver.write(id, makeRecord({ payload: payloads[i % 3] }));
+        writing = false;
+      })();
+      let reads = 0;
+      while (writing) {
+        const r = await driver.read(id);
+        expect(r).not.toBeNull();
+        expect(payloads).toContain(r!.payload);
+        reads++;
+      }
+      await writer;
+      expect(reads).toBeGreaterThan(5);
+    });
+
+    it('fenced writes are atomic too, and leave no temp file behind', async () => {
+      const id = newId();
+      const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      await Promise.all([driver.write(id, makeRecord({ payload: 'x' }), token), driver.read(id)]);
+      await driver.write(id, makeRecord({ payload: 'y' }), token);
+      const hold = (await readdir(join(root, `${keyOf(id)}.lock`))).find((n) => n.startsWith('hold.'))!;
+      expect(await readdir(join(root, `${keyOf(id)}.lock`, hold))).toEqual([]);
+      await driver.unlock(id, token);
+      expect((await driver.read(id))!.payload).toBe('y');
+    });
+
+    it('temp files are never seen as sessions and stale ones are removed by gc', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const id = newId();
+      await d.write(id, makeRecord({ userId: 'tmp-user' }));
+      // What a crash between write and rename leaves behind.
+      const fresh = join(dir, '.tmp.crash-fresh');
+      const stale = join(dir, '.tmp.crash-stale');
+      await writeFile(fresh, JSON.stringify({ v: 1, id, evictAt: 0 }));
+      await writeFile(stale, 'half a reco');
+      const old = new Date(Date.now() - 3_600_000);
+      await utimes(stale, old, old);
+      expect((await d.listByUser('tmp-user')).map((s) => s.id)).toEqual([id]);
+      expect(await d.gc()).toBe(0);
+      const names = await readdir(dir);
+      expect(names).toContain('.tmp.crash-fresh');
+      expect(names).not.toContain('.tmp.crash-stale');
+      expect(await d.read(id)).not.toBeNull();
+      await d.close();
+    });
+  });
+
+  describe('corrupt and foreign content', () => {
+    it('unreadable content reads as absent, is skipped by scans and deleted (and counted) by gc', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const ids = [newId(), newId(), newId(), newId()];
+      const bodies = [
+        'not json at all',
+        JSON.stringify({ v: 1, id: ids[1], evictAt: Date.now() + 60_000, meta: { createdAt: 'yesterday' }, payload: 'p' }),
+        // A valid envelope of another ID copied under this name: never served for the wrong ID.
+        JSON.stringify({ v: 1, id: ids[0], evictAt: Date.now() + 60_000, meta: makeRecord({ userId: 'u' }).meta, payload: 'p' }),
+        '',
+      ];
+      for (let i = 0; i < ids.length; i++) await writeFile(join(dir, `${keyOf(ids[i])}.json`), bodies[i], { mode: 0o600 });
+      for (const id of ids) expect(await d.read(id)).toBeNull();
+      expect(await d.listByUser('u')).toEqual([]);
+      expect(await d.destroyByUser('u')).toBe(0);
+      expect(await d.gc()).toBe(ids.length);
+      expect((await readdir(dir)).filter((n) => n.endsWith('.json'))).toEqual([]);
+      await d.close();
+    });
+
+    it('a file of a newer format version is an error, never absent, and gc leaves it alone', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const id = newId();
+      const file = join(dir, `${keyOf(id)}.json`);
+      await writeFile(file, JSON.stringify({ v: 2, id, somethingNew: true }), { mode: 0o600 });
+      await expect(d.read(id)).rejects.toThrow(/storage format v2/);
+      await expect(d.read(id)).rejects.toBeInstanceOf(SessionException);
+      expect(await d.gc()).toBe(0);
+      await expect(stat(file)).resolves.toBeDefined();
+      await d.close();
+    });
+
+    it('a read failure is a store error (503), never "absent"', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const id = newId();
+      await mkdir(join(dir, `${keyOf(id)}.json`)); // EISDIR on read
+      const err = await d.read(id).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SessionException);
+      expect((err as SessionException).getStatus()).toBe(503);
+      expect((err as Error).message).not.toContain(id);
+      await d.close();
+    });
+
+    it('refuses to store a malformed record', async () => {
+      const bad = { ...makeRecord(), evictAt: Number.NaN };
+      await expect(driver.write(newId(), bad)).rejects.toThrow(/malformed session record/);
+    });
+  });
+
+  describe('locking', () => {
+    it('two drivers on one directory (as two processes would) exclude each other and lose no update', async () => {
+      const other = new FileDriver({ path: root });
+      await other.open();
+      const id = newId();
+      const drivers = [driver, other, driver, other];
+      let inside = 0;
+      let maxInside = 0;
+      await Promise.all(
+        drivers.map(async (d) => {
+          for (let i = 0; i < 10; i++) {
+            const token = await d.lock(id, { waitMs: 10_000, ttlMs: 5000 });
+            inside++;
+            maxInside = Math.max(maxInside, inside);
+            const r = await d.read(id);
+            const n = r ? Number(r.payload) : 0;
+            await sleep(1);
+            await d.write(id, makeRecord({ payload: String(n + 1) }), token);
+            inside--;
+            await d.unlock(id, token);
+          }
+        }),
+      );
+      expect(maxInside).toBe(1);
+      expect((await driver.read(id))!.payload).toBe('40');
+      await other.close();
+    });
+
+    it('many contenders racing to take over one expired lock: exactly one wins', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'base' }));
+      await driver.lock(id, { waitMs: 100, ttlMs: 150 }); // dies
+      const contenders = Array.from({ length: 8 }, () => new FileDriver({ path: root }));
+      await Promise.all(contenders.map((c) => c.open()));
+      await sleep(150);
+      const results = await Promise.allSettled(contenders.map((c) => c.lock(id, { waitMs: 300, ttlMs: 5000 })));
+      const winners = results.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<string>[];
+      expect(winners).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(SessionLockException);
+      await driver.unlock(id, winners[0].value);
+      await Promise.all(contenders.map((c) => c.close()));
+    });
+
+    it('fencing holds without clocks: a holder paused past a takeover cannot commit even if its clock says the lease is valid', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'original' }));
+      const slow = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      // The successor's clock runs 20 s ahead (a clock jump, or simply a holder paused by GC / SIGSTOP):
+      // it sees the lease as expired and takes over.
+      const realNow = Date.now.bind(Date);
+      const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 20_000);
+      const successor = await driver.lock(id, { waitMs: 500, ttlMs: 30_000 });
+      spy.mockRestore();
+      // By the slow holder's own clock its lease is still valid, yet the takeover revoked it.
+      await expect(driver.write(id, makeRecord({ payload: 'lost update' }), slow)).rejects.toBeInstanceOf(SessionLockException);
+      await driver.unlock(id, slow);
+      await driver.write(id, makeRecord({ payload: 'successor' }), successor);
+      expect((await driver.read(id))!.payload).toBe('successor');
+      await driver.unlock(id, successor);
+    });
+
+    it('a write of the old holder that raced the takeover either lands before the successor reads, or fails', async () => {
+      for (let round = 0; round < 10; round++) {
+        const id = newId();
+        await driver.write(id, makeRecord({ payload: 'v0' }));
+        const old = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+        const realNow = Date.now.bind(Date);
+        const oldWrite = driver.write(id, makeRecord({ payload: 'old' }), old).then(
+          () => 'ok',
+          (e: unknown) => (e instanceof SessionLockException ? 'refused' : 'error'),
+        );
+        const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 20_000);
+        const fresh = await driver.lock(id, { waitMs: 500, ttlMs: 60_000 });
+        spy.mockRestore();
+        const seen = (await driver.read(id))!.payload;
+        const outcome = await oldWrite;
+        expect(outcome).not.toBe('error');
+        // Whatever the interleaving, the successor's read already reflects every commit of the old holder.
+        expect(seen).toBe(outcome === 'ok' ? 'old' : 'v0');
+        expect((await driver.read(id))!.payload).toBe(seen);
+        await driver.unlock(id, fresh);
+      }
+    });
+
+    it('a waiter in the same process is woken on release, not after its next poll', async () => {
+      const id = newId();
+      const delays: number[] = [];
+      for (let round = 0; round < 7; round++) {
+        const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+        const waiting = driver.lock(id, { waitMs: 5000, ttlMs: 10_000 });
+        await sleep(180); // the waiter's backoff has reached its 50 ms ceiling
+        const released = Date.now();
+        await driver.unlock(id, token);
+        const next = await waiting;
+        delays.push(Date.now() - released);
+        await driver.unlock(id, next);
+      }
+      // Polling alone would give a median around 25 ms; a wake-up takes 1 or 2 ms (more on a busy machine).
+      expect(delays.sort((a, b) => a - b)[3]).toBeLessThan(20);
+    });
+
+    it('waiters of one process are served in arrival order', async () => {
+      const id = newId();
+      const first = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      const order: number[] = [];
+      const waiting = Array.from({ length: 20 }, (_, i) =>
+        driver.lock(id, { waitMs: 10_000, ttlMs: 10_000 }).then(async (token) => {
+          order.push(i);
+          await sleep(1);
+          await driver.unlock(id, token);
+        }),
+      );
+      await sleep(20);
+      await driver.unlock(id, first);
+      await Promise.all(waiting);
+      expect(order).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    });
+
+    it('a waiter queued behind others still gives up at its own deadline', async () => {
+      const id = newId();
+      const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      const patient = driver.lock(id, { waitMs: 3000, ttlMs: 10_000 });
+      const started = Date.now();
+      await expect(driver.lock(id, { waitMs: 200, ttlMs: 10_000 })).rejects.toBeInstanceOf(SessionLockException);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(180);
+      expect(Date.now() - started).toBeLessThan(1000);
+      await driver.unlock(id, token);
+      await driver.unlock(id, await patient);
+    });
+
+    it('waitMs 0 is a single try', async () => {
+      const id = newId();
+      const token = await driver.lock(id, { waitMs: 0, ttlMs: 10_000 });
+      const started = Date.now();
+      await expect(driver.lock(id, { waitMs: 0, ttlMs: 10_000 })).rejects.toBeInstanceOf(SessionLockException);
+      expect(Date.now() - started).toBeLessThan(100);
+      await driver.unlock(id, token);
+    });
+
+    it('a lock on an ID without a record leaves no directory behind once released', async () => {
+      const id = newId();
+      const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      expect(await readdir(root)).toContain(`${keyOf(id)}.lock`);
+      await driver.unlock(id, token);
+      expect(await readdir(root)).not.toContain(`${keyOf(id)}.lock`);
+    });
+
+    it('a live session keeps a single generation file however often it is locked', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord());
+      for (let i = 0; i < 20; i++) {
+        const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+        await driver.unlock(id, token);
+      }
+      expect(await readdir(join(root, `${keyOf(id)}.lock`))).toHaveLength(1);
+    });
+
+    it('close() stops a waiting lock', async () => {
+      const d = new FileDriver({ path: root });
+      await d.open();
+      const id = newId();
+      const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      const waiting = d.lock(id, { waitMs: 10_000, ttlMs: 10_000 });
+      await sleep(30);
+      await d.close();
+      await expect(waiting).rejects.toThrow(/closed/);
+      await driver.unlock(id, token);
+    });
+  });
+
+  describe('destroy', () => {
+    it('a holder committing in a loop while the session is destroyed never brings it back', async () => {
+      for (let round = 0; round < 10; round++) {
+        const id = newId();
+        await driver.write(id, makeRecord({ payload: 'live' }));
+        const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+        let commits = 0;
+        const holder = (async () => {
+          for (;;) {
+            try {
+              await driver.write(id, makeRecord({ payload: `commit-${commits}` }), token);
+              commits++;
+            } catch (err) {
+              expect(err).toBeInstanceOf(SessionLockException);
+              return;
+            }
+          }
+        })();
+        await sleep(round % 3);
+        await driver.destroy(id);
+        await holder;
+        expect(await driver.read(id)).toBeNull();
+        await driver.unlock(id, token); // a no-op: destroy voided it
+        const next = await driver.lock(id, { waitMs: 0, ttlMs: 1000 });
+        await driver.unlock(id, next);
+        expect(await readdir(root)).not.toContain(`${keyOf(id)}.json`);
+      }
+    });
+
+    it('leaves no lock directory behind', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord());
+      await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      await driver.destroy(id);
+      expect((await readdir(root)).filter((n) => n.startsWith(keyOf(id)))).toEqual([]);
+    });
+  });
+
+  describe('gc', () => {
+    it('removes expired records in batches across many files, and lock directories of dead sessions', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const dead = Array.from({ length: 300 }, () => newId());
+      const live = Array.from({ length: 20 }, () => newId());
+      await Promise.all(dead.map((id) => d.write(id, makeRecord({ ttlMs: 50 }))));
+      await Promise.all(live.map((id) => d.write(id, makeRecord({ ttlMs: 60_000 }))));
+      // A crashed holder on a dead session, and one on a live session.
+      await d.lock(dead[0], { waitMs: 100, ttlMs: 50 });
+      await d.lock(live[0], { waitMs: 100, ttlMs: 50 });
+      const heldLive = await d.lock(live[1], { waitMs: 100, ttlMs: 60_000 });
+      await sleep(120);
+      expect(await d.gc()).toBe(dead.length);
+      const names = await readdir(dir);
+      expect(names.filter((n) => n.endsWith('.json'))).toHaveLength(live.length);
+      expect(names).not.toContain(`${keyOf(dead[0])}.lock`);
+      expect(names).toContain(`${keyOf(live[1])}.lock`);
+      for (const id of live) expect(await d.read(id)).not.toBeNull();
+      expect(await d.gc()).toBe(0);
+      // The live session's crashed lock is simply taken over; the held one still excludes.
+      const t = await d.lock(live[0], { waitMs: 100, ttlMs: 1000 });
+      await d.unlock(live[0], t);
+      await expect(d.lock(live[1], { waitMs: 50, ttlMs: 1000 })).rejects.toBeInstanceOf(SessionLockException);
+      await d.unlock(live[1], heldLive);
+      await d.close();
+    });
+
+    it('never deletes a record whose lock is held: the holder read it while alive and may still refresh it', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const id = newId();
+      await d.write(id, makeRecord({ ttlMs: 20 }));
+      const token = await d.lock(id, { waitMs: 100, ttlMs: 10_000 });
+      await sleep(40);
+      const [removed] = await Promise.all([d.gc(), d.write(id, makeRecord({ payload: 'refreshed', ttlMs: 60_000 }), token)]);
+      expect(removed).toBe(0);
+      expect((await d.read(id))!.payload).toBe('refreshed');
+      await d.unlock(id, token);
+      // Unlocked and expired: now it goes.
+      await d.write(id, makeRecord({ ttlMs: 10 }));
+      await sleep(30);
+      expect(await d.gc()).toBe(1);
+      expect(await readdir(dir)).toEqual([]);
+      await d.close();
+    });
+
+    it('concurrent gc passes (several processes) delete each record once', async () => {
+      const dir = await freshDir();
+      const drivers = Array.from({ length: 3 }, () => new FileDriver({ path: dir }));
+      await Promise.all(drivers.map((d) => d.open()));
+      const ids = Array.from({ length: 60 }, () => newId());
+      await Promise.all(ids.map((id) => drivers[0].write(id, makeRecord({ ttlMs: 10 }))));
+      await sleep(30);
+      const counts = await Promise.all(drivers.map((d) => d.gc()));
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(ids.length);
+      expect(await readdir(dir)).toEqual([]);
+      await Promise.all(drivers.map((d) => d.close()));
+    });
+  });
+
+  describe('listByUser / destroyByUser', () => {
+    it('excludes expired sessions from the list and skips temp and lock entries', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const live = newId();
+      const expired = newId();
+      await d.write(live, makeRecord({ userId: 'alice' }));
+      await d.write(expired, makeRecord({ userId: 'alice', ttlMs: 10 }));
+      const token = await d.lock(live, { waitMs: 100, ttlMs: 10_000 });
+      await sleep(30);
+      const list = await d.listByUser('alice');
+      expect(list.map((s) => s.id)).toEqual([live]);
+      expect(list[0].meta.userAgent).toBe('jest-agent/1.0');
+      await d.unlock(live, token);
+      expect(await d.destroyByUser('alice', live)).toBe(1); // the expired one
+      expect(await d.destroyByUser('nobody')).toBe(0);
+      await d.close();
+    });
+  });
+});
