@@ -18,6 +18,7 @@ import { SessionDriver } from './contracts/session-driver.interface.js';
 import { SessionSerializer } from './contracts/session-serializer.interface.js';
 import type { SessionModuleAsyncOptions, SessionModuleOptions, SessionOptionsFactory } from './contracts/session-options.interface.js';
 import { SessionManager } from './core/session-manager.js';
+import { describeError } from './core/session-id.util.js';
 import { SessionOptionsError, resolveSessionOptions, type ResolvedSessionOptions } from './core/session-options.resolver.js';
 import { SESSION_MODULE_OPTIONS, SESSION_READ_ONLY, SESSION_RESOLVED_OPTIONS } from './core/session.constants.js';
 import { DriverFactory, isDriver } from './drivers/driver.factory.js';
@@ -167,7 +168,7 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
       const removed = await this.driver.gc();
       if (removed > 0) this.logger.debug(`Garbage collection removed ${removed} expired session(s).`);
     } catch (err) {
-      this.logger.warn(`Session garbage collection failed (will retry next interval): ${err instanceof Error ? err.message : String(err)}`);
+      this.logger.warn(`Session garbage collection failed (will retry next interval): ${describeError(err)}`);
     } finally {
       this.gcRunning = false;
     }

@@ -24,3 +24,13 @@ export function safeEqual(a: unknown, b: unknown): boolean {
   const hb = createHash('sha256').update(b).digest();
   return timingSafeEqual(ha, hb) && a.length === b.length;
 }
+
+/**
+ * An error as a log line, with anything secret taken out: store clients often echo the key
+ * (hence the session ID) or the arguments (a lock token) of a failed command.
+ */
+export function describeError(err: unknown, ...secrets: string[]): string {
+  let text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  for (const secret of secrets) if (secret) text = text.split(secret).join('[redacted]');
+  return text.replace(/ml_sess_[A-Za-z0-9_-]{43}/g, (id) => `[session ${sessionRef(id)}]`);
+}

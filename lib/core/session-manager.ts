@@ -8,7 +8,7 @@ import type { SessionMeta, SessionRecord } from '../contracts/session-record.int
 import { isValidSessionId } from '../contracts/session-id.js';
 import { SessionBag } from './session-bag.js';
 import { SessionHandle, type SessionHandleHost } from './session-handle.js';
-import { sessionRef } from './session-id.util.js';
+import { describeError, sessionRef } from './session-id.util.js';
 import type { RequestFacts } from './request-facts.interface.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { SESSION_RESOLVED_OPTIONS } from './session.constants.js';
@@ -110,7 +110,7 @@ export class SessionManager implements SessionHandleHost {
         try {
           await this.driver.destroy(id);
         } catch (err) {
-          this.logger.warn(`Could not destroy dead session ${sessionRef(id)}: ${describe(err)}`);
+          this.logger.warn(`Could not destroy dead session ${sessionRef(id)}: ${describeError(err)}`);
         } finally {
           await this.quietUnlock(id, token);
         }
@@ -261,17 +261,13 @@ export class SessionManager implements SessionHandleHost {
       await this.driver.unlock(id, token);
     } catch (err) {
       // The lock's TTL frees it anyway; failing the response for it would lose nothing but availability.
-      this.logger.warn(`Could not release the lock of session ${sessionRef(id)} (it expires by its TTL): ${describe(err)}`);
+      this.logger.warn(`Could not release the lock of session ${sessionRef(id)} (it expires by its TTL): ${describeError(err, token)}`);
     }
   }
 
   private storeError(err: unknown, op: string): SessionException {
     if (err instanceof SessionException) return err;
-    this.logger.error(`Session store ${op} failed: ${describe(err)}`);
+    this.logger.error(`Session store ${op} failed: ${describeError(err)}`);
     return new SessionStoreUnavailableException(undefined, { cause: err });
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { concat, concatMap, defer, finalize, ignoreElements, catchError, type Observable } from 'rxjs';
 import { SessionLifecycle, getSessionContext } from './session-lifecycle.service.js';
+import { describeError } from '../core/session-id.util.js';
 
 /**
  * Commits the session before the response is written: after the handler's value, after its
@@ -36,7 +37,7 @@ export class SessionInterceptor implements NestInterceptor {
         try {
           await commitOnce();
         } catch (commitErr) {
-          if (commitErr !== err) this.logger.error(`Session commit after a failed handler also failed: ${commitErr instanceof Error ? commitErr.message : String(commitErr)}`);
+          if (commitErr !== err) this.logger.error(`Session commit after a failed handler also failed: ${describeError(commitErr)}`);
         }
         throw err;
       }),

@@ -5,7 +5,7 @@
 import 'reflect-metadata';
 import {
   BadRequestException, Body, Controller, Get, Injectable, Module, Param, Post, Query, UseGuards,
-  type CanActivate, type DynamicModule, type INestApplication, type Type,
+  type CanActivate, type DynamicModule, type INestApplication, type LoggerService, type Type,
 } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ExpressAdapter } from '@nestjs/platform-express';
@@ -176,7 +176,7 @@ export interface TestApp {
 export async function createTestApp(
   platform: Platform,
   options: SessionModuleOptions = {},
-  extra: { imports?: Array<Type<unknown> | DynamicModule>; controllers?: Array<Type<unknown>>; sessionModule?: DynamicModule } = {},
+  extra: { imports?: Array<Type<unknown> | DynamicModule>; controllers?: Array<Type<unknown>>; sessionModule?: DynamicModule; logger?: LoggerService } = {},
 ): Promise<TestApp> {
   @Module({
     imports: [extra.sessionModule ?? SessionModule.forRoot({ driver: 'memory', ...options }), ...(extra.imports ?? [])],
@@ -185,7 +185,7 @@ export async function createTestApp(
   class AppModule {}
 
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication(platform === 'express' ? new ExpressAdapter() : new FastifyAdapter(), { logger: false });
+  const app = moduleRef.createNestApplication(platform === 'express' ? new ExpressAdapter() : new FastifyAdapter(), { logger: extra.logger ?? false });
   await app.init();
   if (platform === 'fastify') await (app.getHttpAdapter().getInstance() as { ready(): Promise<void> }).ready();
   const server = app.getHttpServer();
