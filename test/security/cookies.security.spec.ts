@@ -81,4 +81,16 @@ describe.each(PLATFORMS)('session cookie (%s)', (platform) => {
       await t.close();
     }
   });
+
+  it('noStore: Cache-Control: no-store on responses of requests that have a session, not on others', async () => {
+    const t = await createTestApp(platform, { noStore: true });
+    try {
+      const b = t.browser();
+      expect((await b.get('/s/untouched')).headers['cache-control']).toBeUndefined();
+      expect((await b.post('/s/set', { a: 1 })).headers['cache-control']).toBe('no-store');
+      expect((await b.get('/s/get')).headers['cache-control']).toBe('no-store');
+    } finally {
+      await t.close();
+    }
+  });
 });
