@@ -13,33 +13,22 @@
  *
  * It supports PostgreSQL, MySQL/MariaDB and SQLite (better-sqlite3). The DDL is the same as
  * `migrations/postgres.sql`, `mysql.sql` and `sqlite.sql` (a test keeps them in sync), and the
- * column choices are explained in docs/drivers/database.md. It imports nothing but TypeORM types.
+ * column choices are explained in docs/drivers/database.md. It imports TypeORM types and the driver's own table-name and dialect rules.
  */
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+// The driver file loads typeorm only when it opens: importing its helpers here costs nothing.
+import { SESSIONS_TABLE_NAME, databaseDialectOf } from '../lib/drivers/database.driver.js';
 
 /** The SQL dialects the session table exists for. */
 export type SessionsTableDialect = 'postgres' | 'mysql' | 'sqlite';
 
-/** Same rule as the driver: a plain identifier, optionally `schema.table`; the table part at most 48 characters so index names fit. */
-const TABLE_NAME = /^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,47})$/;
-
 /** Maps a TypeORM `DataSource` `type` to the session table's dialect; throws for a database the driver does not support. */
 export function sessionsTableDialectOf(type: string): SessionsTableDialect {
-  switch (type) {
-    case 'postgres':
-      return 'postgres';
-    case 'mysql':
-    case 'mariadb':
-      return 'mysql';
-    case 'better-sqlite3':
-      return 'sqlite';
-    default:
-      throw new Error(`The session table exists for TypeORM types postgres, mysql, mariadb and better-sqlite3, not "${type}".`);
-  }
+  return databaseDialectOf(type);
 }
 
 function names(dialect: SessionsTableDialect, table: string): { table: string; userIdx: string; evictIdx: string } {
-  const m = TABLE_NAME.exec(table);
+  const m = SESSIONS_TABLE_NAME.exec(table);
   if (!m) {
     throw new Error(`Invalid session table name "${table}": use letters, digits and underscores (optionally "schema.table"), starting with a letter or underscore, at most 48 characters.`);
   }

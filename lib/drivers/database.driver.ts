@@ -15,7 +15,8 @@ interface Result {
 }
 
 /** A plain identifier, optionally `schema.table`; the table part at most 48 characters so derived index names fit 63. */
-const TABLE_NAME = /^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,47})$/;
+/** A table name: a plain identifier, optionally `schema.table`; the table part at most 48 characters so index names fit. */
+export const SESSIONS_TABLE_NAME = /^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,47})$/;
 /** Lock tokens are ours (22 base64url characters); anything else cannot own a lock and never reaches SQL. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const GC_BATCH = 500;
@@ -72,7 +73,7 @@ export class DatabaseDriver implements SessionDriver {
       throw new SessionException('The database session driver needs database.dataSource (a TypeORM DataSource) or database.url (postgres://…, mysql://…, mariadb://…, sqlite:path).');
     }
     const table = options.table ?? 'sessions';
-    if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
+    if (typeof table !== 'string' || !SESSIONS_TABLE_NAME.test(table)) {
       throw new SessionException(`Invalid database.table "${table}": use letters, digits and underscores (optionally "schema.table"), starting with a letter or underscore, at most 48 characters.`);
     }
     this.tableLabel = table;
@@ -248,7 +249,7 @@ export class DatabaseDriver implements SessionDriver {
       ds = new typeorm.DataSource(dataSourceOptionsFromUrl(this.options.url!));
       this.ownsDataSource = true;
     }
-    const dialect = dialectOf(String(ds.options.type));
+    const dialect = databaseDialectOf(String(ds.options.type));
     if (!ds.isInitialized) {
       try {
         await ds.initialize();
@@ -432,7 +433,8 @@ class Binder {
   }
 }
 
-function dialectOf(type: string): Dialect {
+/** The session table's SQL dialect for a TypeORM `DataSource` type. */
+export function databaseDialectOf(type: string): Dialect {
   switch (type) {
     case 'postgres':
       return 'postgres';
@@ -447,7 +449,7 @@ function dialectOf(type: string): Dialect {
 }
 
 function quoteTable(dialect: Dialect, table: string): { table: string; base: string } {
-  const [, schema, base] = TABLE_NAME.exec(table)!;
+  const [, schema, base] = SESSIONS_TABLE_NAME.exec(table)!;
   const q = (s: string): string => (dialect === 'mysql' ? `\`${s}\`` : `"${s}"`);
   return { table: schema ? `${q(schema)}.${q(base)}` : q(base), base: q(base) };
 }
