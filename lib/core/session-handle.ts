@@ -31,6 +31,13 @@ export class SessionHandle implements SessionInterface {
   readonly pendingDestroy: string[] = [];
   /** Metadata changed (user ID, CSRF token, fingerprint) since load. */
   metaDirty = false;
+  /**
+   * The browser's session cookie should be deleted if nothing new is stored: its session was
+   * found dead (expired, fingerprint mismatch, undecodable) or invalidated here. A merely absent
+   * record does not qualify: a concurrent request may have just regenerated it, and deleting
+   * the cookie would sign the user out of the new session.
+   */
+  dropCookie = false;
   /** regenerate() was called in this request. */
   regenerated = false;
   /** Set once the final commit ran; further changes are refused. */
@@ -96,19 +103,26 @@ export class SessionHandle implements SessionInterface {
   }
 
   reflash(): void {
-    this.mutate().reflash();
+    this.assertWritable();
+    // Without a session there is no flash data to keep: do not start one for it.
+    if (this.materialized) this.bag.reflash();
   }
 
   keep(...keys: string[]): void {
-    this.mutate().keep(keys);
+    this.assertWritable();
+    if (this.materialized) this.bag.keep(keys);
   }
 
   now(key: string, value: unknown): void {
-    this.mutate().now(key, value);
+    this.assertWritable();
+    // Lives for this request only, so it never starts a stored session by itself.
+    this.bag.now(key, value);
   }
 
   regenerate(destroyOld = true): void {
-    this.mutate();
+    this.assertWritable();
+    // Nothing stored or started yet: the first change will get a fresh ID anyway.
+    if (!this.materialized) return;
     const oldId = this.id!;
     if (destroyOld && this.stored) this.pendingDestroy.push(oldId);
     this.id = generateSessionId();
@@ -124,6 +138,7 @@ export class SessionHandle implements SessionInterface {
     const userIdBefore = this.meta?.userId ?? null;
     if (this.id !== null && this.stored) this.pendingDestroy.push(this.id);
     this.host.emit('invalidated', this, userIdBefore === null ? undefined : 'user');
+    this.dropCookie = this.facts.cookieId !== null;
     this.id = generateSessionId();
     this.stored = false;
     // Lazy again: the new, empty session is only stored if something is put into it.

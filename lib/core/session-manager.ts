@@ -105,6 +105,7 @@ export class SessionManager implements SessionHandleHost {
       this.emitFor(rejection.type, id, record.meta.userId, rejection.reason);
     }
     if (bag === null) {
+      handle.dropCookie = true;
       // Dead or unreadable: remove it while we hold its lock, so it can never be resumed.
       if (token !== null) {
         try {
@@ -135,40 +136,13 @@ export class SessionManager implements SessionHandleHost {
     if (handle.readOnly) return;
     try {
       if (final) handle.bag.ageFlash();
+      await this.writeIfDue(handle, final);
+      // Old IDs (regenerate/invalidate) go only after the new record is safely stored: a failed
+      // commit must not leave the user with neither session.
       while (handle.pendingDestroy.length > 0) {
-        const old = handle.pendingDestroy[0];
-        await this.driver.destroy(old);
+        await this.driver.destroy(handle.pendingDestroy[0]);
         handle.pendingDestroy.shift();
       }
-      if (handle.id === null || !handle.materialized || handle.meta === null) return;
-      const now = Date.now();
-      const due = !handle.stored || handle.bag.isDirty || handle.metaDirty || now - handle.meta.lastActivity >= this.touchAfterMs;
-      if (!due) return;
-
-      const id = handle.id;
-      const meta: SessionMeta = { ...handle.meta, lastActivity: now, ipAddress: handle.meta.ipAddress ?? handle.facts.ip };
-      const payload = this.serializer.serialize(handle.bag.toStored() as unknown as Record<string, unknown>, id);
-      const size = Buffer.byteLength(payload);
-      if (size > this.options.maxPayloadBytes) {
-        throw new SessionException(
-          `The session payload is ${size} bytes, over maxPayloadBytes (${this.options.maxPayloadBytes}); the change was not saved. Store less in the session or raise maxPayloadBytes.`,
-        );
-      }
-      const record: SessionRecord = { payload, meta, evictAt: Math.min(now + this.options.idleTimeoutMs, meta.expiresAt) + this.evictGraceMs };
-      const fenced = handle.lockToken !== null && handle.lockedId === id;
-      const wasNew = !handle.stored;
-      if (final && fenced && this.driver.writeAndUnlock) {
-        await this.driver.writeAndUnlock(id, record, handle.lockToken!);
-        handle.lockToken = null;
-      } else {
-        await this.driver.write(id, record, fenced ? handle.lockToken! : undefined);
-      }
-      handle.meta = meta;
-      handle.stored = true;
-      handle.metaDirty = false;
-      handle.bag.markClean();
-      // A regenerated session is not a new one: it was announced as `regenerated`.
-      if (wasNew && !handle.regenerated) this.emitFor('created', id, meta.userId);
     } catch (err) {
       if (err instanceof SessionException) throw err;
       throw this.storeError(err, 'write');
@@ -179,6 +153,38 @@ export class SessionManager implements SessionHandleHost {
         await this.quietUnlock(lockedId!, lockToken);
       }
     }
+  }
+
+  private async writeIfDue(handle: SessionHandle, final: boolean): Promise<void> {
+    if (handle.id === null || !handle.materialized || handle.meta === null) return;
+    const now = Date.now();
+    const due = !handle.stored || handle.bag.isDirty || handle.metaDirty || now - handle.meta.lastActivity >= this.touchAfterMs;
+    if (!due) return;
+
+    const id = handle.id;
+    const meta: SessionMeta = { ...handle.meta, lastActivity: now, ipAddress: handle.meta.ipAddress ?? handle.facts.ip };
+    const payload = this.serializer.serialize(handle.bag.toStored() as unknown as Record<string, unknown>, id);
+    const size = Buffer.byteLength(payload);
+    if (size > this.options.maxPayloadBytes) {
+      throw new SessionException(
+        `The session payload is ${size} bytes, over maxPayloadBytes (${this.options.maxPayloadBytes}); the change was not saved. Store less in the session or raise maxPayloadBytes.`,
+      );
+    }
+    const record: SessionRecord = { payload, meta, evictAt: Math.min(now + this.options.idleTimeoutMs, meta.expiresAt) + this.evictGraceMs };
+    const fenced = handle.lockToken !== null && handle.lockedId === id;
+    const wasNew = !handle.stored;
+    if (final && fenced && this.driver.writeAndUnlock) {
+      await this.driver.writeAndUnlock(id, record, handle.lockToken!);
+      handle.lockToken = null;
+    } else {
+      await this.driver.write(id, record, fenced ? handle.lockToken! : undefined);
+    }
+    handle.meta = meta;
+    handle.stored = true;
+    handle.metaDirty = false;
+    handle.bag.markClean();
+    // A regenerated session is not a new one: it was announced as `regenerated`.
+    if (wasNew && !handle.regenerated) this.emitFor('created', id, meta.userId);
   }
 
   /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */

@@ -43,11 +43,22 @@ export class SessionLifecycle {
     @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
   ) {}
 
-  /** Extract + start: parse the cookie, lock and read, attach the handle to `req.session`. */
-  async begin(req: IncomingMessage, res: ServerResponse, readOnly: boolean): Promise<void> {
-    if ((req as { [CONTEXT]?: unknown })[CONTEXT]) return; // mounted twice: the first one owns it
+  /**
+   * Extract + start: parse the cookie, lock and read, attach the handle to `req.session`.
+   * Resolves to false when the client went away meanwhile (the lock is already released).
+   */
+  async begin(req: IncomingMessage, res: ServerResponse, readOnly: boolean): Promise<boolean> {
+    if ((req as { [CONTEXT]?: unknown })[CONTEXT]) return true; // mounted twice: the first one owns it
     const { trustProxy } = this.options;
     const cookie = readSessionCookie(req.headers.cookie, this.options.cookie.name);
+    // Listen before waiting for the lock: a client that gives up while we wait must not leave
+    // the lock held until its TTL.
+    let closed = false;
+    let ctx: SessionRequestContext | undefined;
+    res.once('close', () => {
+      closed = true;
+      if (ctx?.phase === 'loaded') void this.abandon(ctx);
+    });
     let handle: SessionHandle;
     try {
       handle = await this.manager.start(
@@ -60,17 +71,19 @@ export class SessionLifecycle {
       }
       throw err;
     }
-    const ctx: SessionRequestContext = {
+    ctx = {
       handle,
       phase: 'loaded',
       secure: isSecureRequest(req, trustProxy),
       xsrfSeen: this.options.csrf.xsrfCookie ? readCookie(req.headers.cookie, XSRF_COOKIE) : null,
     };
+    if (closed) {
+      await this.abandon(ctx);
+      return false;
+    }
     (req as { [CONTEXT]?: SessionRequestContext })[CONTEXT] = ctx;
     (req as { session?: unknown }).session = handle;
-    res.once('close', () => {
-      if (ctx.phase === 'loaded') void this.abandon(ctx);
-    });
+    return true;
   }
 
   /**
@@ -105,7 +118,7 @@ export class SessionLifecycle {
     const live = handle.id !== null && handle.stored;
     if (live && handle.id !== handle.facts.cookieId) {
       out.push(serializeCookie(c.name, handle.id!, { ...attrs, expires: c.persistent ? handle.meta!.expiresAt : undefined }));
-    } else if (!live && handle.facts.hadCookie) {
+    } else if (!live && handle.dropCookie) {
       out.push(serializeCookie(c.name, '', { ...attrs, expires: 0 }));
     }
     if (this.options.csrf.xsrfCookie) {

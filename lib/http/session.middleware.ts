@@ -13,8 +13,8 @@ export class SessionMiddleware implements NestMiddleware {
   constructor(private readonly lifecycle: SessionLifecycle) {}
 
   async use(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): Promise<void> {
-    await this.lifecycle.begin(req, res, this.readOnly);
-    next();
+    // A client that left while we waited for its lock gets nothing more: no handler runs.
+    if (await this.lifecycle.begin(req, res, this.readOnly)) next();
   }
 }
 

@@ -81,6 +81,18 @@ describe.each(PLATFORMS)('per-session locking (%s)', (platform) => {
     expect(Date.now() - started).toBeLessThan(500);
   });
 
+  it('a client that gives up while waiting for the lock (on a route that never reaches a handler) does not leave it held', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 9 });
+    const holding = b.get('/s/hold?ms=400');
+    await new Promise((r) => setTimeout(r, 50));
+    await request(t.server as never).get('/no-such-route').set({ Cookie: b.cookie!, 'user-agent': 'jest-browser/1.0' }).timeout(100).catch(() => undefined);
+    await holding;
+    const started = Date.now();
+    expect((await b.get('/s/get')).body.data.counter).toBe(9);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
   it('a client that aborts does not leave the lock held', async () => {
     const b = t.browser();
     await b.post('/s/set', { counter: 5 });

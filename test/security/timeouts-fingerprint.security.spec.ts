@@ -24,6 +24,7 @@ describe.each(PLATFORMS)('idle and absolute timeouts (%s)', (platform) => {
     const res = await b.get('/s/get');
     expect(res.body.id).toBeNull();
     expect(res.body.data).toEqual({});
+    expect(b.lastSetCookie.join()).toMatch(/ML_SESS=; .*Max-Age=0/); // the dead session's cookie is deleted
     expect(events.some((e) => e.type === 'expired' && e.reason === 'idle')).toBe(true);
   });
 
