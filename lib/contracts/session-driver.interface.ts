@@ -40,6 +40,12 @@ export interface SessionDriver {
   /** Destroys (as `destroy`) every session of `userId` except `exceptId`; resolves to how many were destroyed. */
   destroyByUser(userId: string, exceptId?: string): Promise<number>;
 
+  /**
+   * Optional: pushes a held lock's expiry to `ttlMs` from now, if `token` still owns it;
+   * resolves to false when it does not. The manager renews locks of long requests with it,
+   * so a slow handler is not overtaken by a second request after `lock.ttl`.
+   */
+  extend?(id: string, token: string, ttlMs: number): Promise<boolean>;
   /** Optional fast path: `lock` + `read` in one round trip. */
   lockAndRead?(id: string, options: LockOptions): Promise<{ token: string; record: SessionRecord | null }>;
   /** Optional fast path: fenced `write` + `unlock` in one round trip. */

@@ -122,6 +122,7 @@ export class SessionManager implements SessionHandleHost {
     if (token !== null) {
       handle.lockedId = id;
       handle.lockToken = token;
+      this.keepLockAlive(handle);
     }
     return handle;
   }
@@ -147,6 +148,7 @@ export class SessionManager implements SessionHandleHost {
       if (err instanceof SessionException) throw err;
       throw this.storeError(err, 'write');
     } finally {
+      if (final) this.stopRenewal(handle);
       if (final && handle.lockToken !== null) {
         const { lockedId, lockToken } = handle;
         handle.lockToken = null;
@@ -190,6 +192,7 @@ export class SessionManager implements SessionHandleHost {
   /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */
   async release(handle: SessionHandle): Promise<void> {
     handle.finished = true;
+    this.stopRenewal(handle);
     if (handle.lockToken !== null) {
       const { lockedId, lockToken } = handle;
       handle.lockToken = null;
@@ -260,6 +263,31 @@ export class SessionManager implements SessionHandleHost {
       return { type: 'fingerprint-mismatch', reason: 'ip' };
     }
     return null;
+  }
+
+  /**
+   * While a request holds the lock, renew it every third of its TTL, so a slow handler keeps
+   * its lock instead of being overtaken (and then having its commit refused) after `lock.ttl`.
+   * A holder that dies stops renewing, and its lock expires as before.
+   */
+  private keepLockAlive(handle: SessionHandle): void {
+    const extend = this.driver.extend?.bind(this.driver);
+    if (!extend) return;
+    const ttlMs = this.options.lock.ttlMs;
+    handle.renewTimer = setInterval(() => {
+      const { lockedId, lockToken } = handle;
+      if (lockedId === null || lockToken === null) return this.stopRenewal(handle);
+      extend(lockedId, lockToken, ttlMs).then(
+        (held) => held || this.stopRenewal(handle),
+        (err: unknown) => this.logger.warn(`Could not renew the lock of session ${sessionRef(lockedId)}: ${describeError(err, lockToken)}`),
+      );
+    }, Math.max(50, ttlMs / 3));
+    handle.renewTimer.unref();
+  }
+
+  private stopRenewal(handle: SessionHandle): void {
+    if (handle.renewTimer !== null) clearInterval(handle.renewTimer);
+    handle.renewTimer = null;
   }
 
   private async quietUnlock(id: string, token: string): Promise<void> {

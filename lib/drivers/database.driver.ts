@@ -215,6 +215,20 @@ export class DatabaseDriver implements SessionDriver {
     await this.run(`DELETE FROM ${this.table} WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND payload IS NULL`, q.params);
   }
 
+  /** Renews a lease for its owner, on the database clock. */
+  async extend(id: string, token: string, ttlMs: number): Promise<boolean> {
+    assertId(id);
+    if (!TOKEN_PATTERN.test(token)) return false;
+    const now = DB_NOW_MS[this.requireDialect()];
+    const q = this.sql();
+    const { affected } = await this.run(
+      `UPDATE ${this.table} SET lock_expires_at = ${now} + ${q.p(Math.max(1, Math.ceil(ttlMs)))} WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND lock_expires_at > ${now}`,
+      q.params,
+    );
+    // MySQL may count only changed rows: ask when it says none.
+    return affected === 1 || (affected === 0 && this.requireDialect() === 'mysql' && (await this.holds(id, token)));
+  }
+
   /** Live sessions of `userId`, through the `user_id` index. */
   async listByUser(userId: string): Promise<SessionSummary[]> {
     const q = this.sql();

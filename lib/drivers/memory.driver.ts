@@ -95,6 +95,13 @@ export class MemoryDriver implements SessionDriver {
     if (set) for (const wake of set) wake();
   }
 
+  async extend(id: string, token: string, ttlMs: number): Promise<boolean> {
+    assertId(id);
+    if (!this.holds(id, token)) return false;
+    this.locks.get(id)!.expiresAt = Date.now() + ttlMs;
+    return true;
+  }
+
   async listByUser(userId: string): Promise<SessionSummary[]> {
     const now = Date.now();
     const out: SessionSummary[] = [];

@@ -109,6 +109,17 @@ return 0
 `,
 );
 
+/** KEYS: lock. ARGV: token, ttl ms. Extends the lock only for its owner. */
+export const EXTEND_SCRIPT = script(
+  'extend',
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`,
+);
+
 /** Cluster-side index maintenance. KEYS: index. ARGV: session ID, evictAt, now. */
 export const INDEX_ADD_SCRIPT = script(
   'index-add',
@@ -142,4 +153,4 @@ return 0
 `,
 );
 
-export const ALL_SCRIPTS: readonly LuaScript[] = [LOCK_SCRIPT, WRITE_SCRIPT, UNLOCK_SCRIPT, INDEX_ADD_SCRIPT, INDEX_MEMBERS_SCRIPT, DESTROY_IF_USER_SCRIPT];
+export const ALL_SCRIPTS: readonly LuaScript[] = [LOCK_SCRIPT, WRITE_SCRIPT, UNLOCK_SCRIPT, EXTEND_SCRIPT, INDEX_ADD_SCRIPT, INDEX_MEMBERS_SCRIPT, DESTROY_IF_USER_SCRIPT];

@@ -12,6 +12,7 @@ import {
   INDEX_MEMBERS_SCRIPT,
   LOCK_SCRIPT,
   UNLOCK_SCRIPT,
+  EXTEND_SCRIPT,
   WRITE_SCRIPT,
   type LuaScript,
 } from './redis-scripts.js';
@@ -183,6 +184,13 @@ export class RedisDriver implements SessionDriver {
   async unlock(id: string, token: string): Promise<void> {
     assertId(id);
     await this.run((c) => this.evalScript(c, UNLOCK_SCRIPT, [this.lockKey(id)], [token]));
+  }
+
+  /** Renews the lock for its owner (compare-and-PEXPIRE). */
+  async extend(id: string, token: string, ttlMs: number): Promise<boolean> {
+    assertId(id);
+    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
+    return Number(await this.run((c) => this.evalScript(c, EXTEND_SCRIPT, [this.lockKey(id)], [token, ttl]))) === 1;
   }
 
   /** Lock and read in one round trip per attempt. */

@@ -152,6 +152,19 @@ export function describeDriverConformance(name: string, factory: () => Promise<C
       expect(await driver.read(id)).toBeNull();
     });
 
+    it('extend (when offered) keeps a lock alive past its ttl, for its owner only', async () => {
+      if (!driver.extend) return expect(driver.extend).toBeUndefined();
+      const id = newId();
+      const token = await driver.lock(id, { waitMs: 1000, ttlMs: 400 });
+      expect(await driver.extend(id, 'not-the-owner', 5000)).toBe(false);
+      expect(await driver.extend(id, token, 5000)).toBe(true);
+      await sleep(700); // past the original ttl
+      await expect(driver.lock(id, { waitMs: 100, ttlMs: 1000 })).rejects.toBeInstanceOf(SessionLockException);
+      await driver.write(id, makeRecord({ payload: 'still mine' }), token);
+      await driver.unlock(id, token);
+      expect(await driver.extend(id, token, 5000)).toBe(false);
+    });
+
     it('lockAndRead / writeAndUnlock (when offered) behave like their two-step forms', async () => {
       if (!driver.lockAndRead || !driver.writeAndUnlock) {
         expect(driver.lockAndRead).toBeUndefined();

@@ -127,3 +127,24 @@ describe.each(PLATFORMS)('lock wait timeout (%s)', (platform) => {
     expect((await b.get('/s/get')).status).toBe(200);
   });
 });
+
+describe.each(PLATFORMS)('lock renewal for slow requests (%s)', (platform) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(platform, { lock: { waitTimeout: 10, ttl: 0.3 } });
+  });
+  afterAll(() => t.close());
+
+  it('a handler slower than lock.ttl keeps its lock: the next request waits, nothing is lost', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 0 });
+    const first = b.post('/s/slow-increment?ms=1000');
+    await new Promise((r) => setTimeout(r, 100));
+    const second = b.post('/s/slow-increment?ms=10');
+    const [r1, r2] = await Promise.all([first, second]);
+    expect(r1.status).toBe(201);
+    expect(r2.status).toBe(201);
+    expect([r1.body.counter, r2.body.counter]).toEqual([1, 2]);
+    expect((await b.get('/s/get')).body.data.counter).toBe(2);
+  });
+});

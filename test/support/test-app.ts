@@ -116,6 +116,14 @@ export class TestSessionController {
     return { counter: n + 1 };
   }
 
+  @Post('slow-increment')
+  async slowIncrement(@Session() s: SessionInterface, @Query('ms') ms = '500') {
+    const n = (s.get('counter', 0) as number) ?? 0;
+    await sleep(Number(ms));
+    s.set('counter', n + 1);
+    return { counter: n + 1 };
+  }
+
   @Get('slow-read')
   @SessionReadOnly()
   async slowRead(@Session() s: SessionInterface, @Query('ms') ms = '200') {
