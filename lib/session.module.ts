@@ -121,10 +121,10 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
   configure(consumer: MiddlewareConsumer): void {
     const readOnly = this.readOnlyRoutes();
     if (readOnly.length > 0) {
-      consumer.apply(SessionMiddleware).exclude(...readOnly).forRoutes({ path: '*', method: RequestMethod.ALL });
+      consumer.apply(SessionMiddleware).exclude(...readOnly).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
       consumer.apply(SessionReadOnlyMiddleware).forRoutes(...readOnly);
     } else {
-      consumer.apply(SessionMiddleware).forRoutes({ path: '*', method: RequestMethod.ALL });
+      consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
     }
   }
 

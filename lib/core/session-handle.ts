@@ -50,7 +50,7 @@ export class SessionHandle implements SessionInterface {
   constructor(
     private readonly host: SessionHandleHost,
     readonly facts: RequestFacts,
-    readonly readOnly: boolean,
+    public readOnly: boolean,
   ) {}
 
   /** Adopts a record read from the store (the manager validated it). */

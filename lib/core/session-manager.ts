@@ -189,6 +189,28 @@ export class SessionManager implements SessionHandleHost {
     if (wasNew && !handle.regenerated) this.emitFor('created', id, meta.userId);
   }
 
+  /**
+   * The route turned out to change the session although its middleware started it read-only
+   * (a path pattern shared with a `@SessionReadOnly()` route): start it again, locked.
+   */
+  async upgrade(handle: SessionHandle): Promise<SessionHandle> {
+    if (!handle.readOnly) return handle;
+    handle.finished = true;
+    return this.start(handle.facts, false);
+  }
+
+  /** The route is `@SessionReadOnly()` although its middleware locked: let the others in now. */
+  async downgrade(handle: SessionHandle): Promise<void> {
+    if (handle.readOnly) return;
+    this.stopRenewal(handle);
+    handle.readOnly = true;
+    if (handle.lockToken !== null) {
+      const { lockedId, lockToken } = handle;
+      handle.lockToken = null;
+      await this.quietUnlock(lockedId!, lockToken);
+    }
+  }
+
   /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */
   async release(handle: SessionHandle): Promise<void> {
     handle.finished = true;

@@ -98,6 +98,23 @@ export class SessionLifecycle {
     if (this.options.noStore && ctx.handle.id !== null) setHeader(res, 'cache-control', 'no-store');
   }
 
+  /**
+   * Makes the session's mode match the handler's `@SessionReadOnly()` metadata. The middleware
+   * chose by path before routing; the handler is the truth (sibling routes like `:id` and `new`,
+   * RouterModule prefixes and versions can make the path guess wrong).
+   */
+  async matchHandler(ctx: SessionRequestContext, req: { raw?: unknown }, readOnly: boolean): Promise<void> {
+    if (ctx.handle.readOnly === readOnly) return;
+    if (readOnly) {
+      await this.manager.downgrade(ctx.handle);
+      return;
+    }
+    ctx.handle = await this.manager.upgrade(ctx.handle);
+    // On Fastify `request.session` is a getter over the raw request's context: set the raw one only.
+    const target = (req.raw ?? req) as { session?: unknown };
+    target.session = ctx.handle;
+  }
+
   /** Release without writing (the handler never ran, or its result was abandoned). */
   async abandon(ctx: SessionRequestContext): Promise<void> {
     if (ctx.phase === 'done') return;

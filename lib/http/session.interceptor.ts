@@ -1,6 +1,8 @@
 import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { concat, concatMap, defer, finalize, ignoreElements, catchError, type Observable } from 'rxjs';
-import { SessionLifecycle, getSessionContext } from './session-lifecycle.service.js';
+import { Reflector } from '@nestjs/core';
+import { concat, concatMap, defer, finalize, from, ignoreElements, catchError, mergeMap, type Observable } from 'rxjs';
+import { SESSION_READ_ONLY } from '../core/session.constants.js';
+import { SessionLifecycle, getSessionContext, type SessionRequestContext } from './session-lifecycle.service.js';
 import { describeError } from '../core/session-id.util.js';
 
 /**
@@ -12,7 +14,10 @@ import { describeError } from '../core/session-id.util.js';
 export class SessionInterceptor implements NestInterceptor {
   private readonly logger = new Logger('Session');
 
-  constructor(private readonly lifecycle: SessionLifecycle) {}
+  constructor(
+    private readonly lifecycle: SessionLifecycle,
+    private readonly reflector: Reflector,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
@@ -20,9 +25,16 @@ export class SessionInterceptor implements NestInterceptor {
     const req = http.getRequest<{ raw?: unknown; session?: unknown }>();
     const ctx = getSessionContext(req);
     if (!ctx || ctx.phase !== 'loaded') return next.handle();
-    if (req.raw !== undefined && req.session === undefined) req.session = ctx.handle; // Fastify: also on the wrapper
     ctx.phase = 'handling';
     const res = http.getResponse<unknown>();
+    const readOnly = this.reflector.getAllAndOverride<boolean>(SESSION_READ_ONLY, [context.getHandler(), context.getClass()]) === true;
+    if (ctx.handle.readOnly !== readOnly) {
+      return from(this.lifecycle.matchHandler(ctx, req, readOnly)).pipe(mergeMap(() => this.run(ctx, next, res)));
+    }
+    return this.run(ctx, next, res);
+  }
+
+  private run(ctx: SessionRequestContext, next: CallHandler, res: unknown): Observable<unknown> {
     let started = false;
     const commitOnce = (): Promise<void> => {
       if (started) return Promise.resolve();
