@@ -1,7 +1,7 @@
 import { isValidSessionId } from '../contracts/session-id.js';
 
-/** Longest Cookie header we look into; longer ones are ignored rather than parsed (RFC 6265 §6.1 minimums are far below). */
-export const MAX_COOKIE_HEADER = 8192;
+/** Longest Cookie header we look into (Node's default limit for all headers together is 16 KiB). */
+export const MAX_COOKIE_HEADER = 16384;
 
 /**
  * Finds the session cookie in a `Cookie` header. Anything odd (name twice, not well-formed,
@@ -18,10 +18,12 @@ export function readSessionCookie(header: string | string[] | undefined, name: s
   while (start <= text.length) {
     let end = text.indexOf(';', start);
     if (end === -1) end = text.length;
-    const eq = text.indexOf('=', start);
-    if (eq !== -1 && eq < end && text.slice(start, eq).trim() === name) {
+    // Look for '=' inside this segment only: scanning past it is quadratic on "a;b;c;…".
+    const segment = text.slice(start, end);
+    const eq = segment.indexOf('=');
+    if (eq !== -1 && segment.slice(0, eq).trim() === name) {
       count++;
-      value = text.slice(eq + 1, end).trim();
+      value = segment.slice(eq + 1).trim();
     }
     start = end + 1;
   }

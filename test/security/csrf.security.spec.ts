@@ -219,5 +219,11 @@ describe.each(PLATFORMS)('CsrfGuard in global mode (%s)', (platform) => {
     b.headers['x-xsrf-token'] = token;
     b.headers['sec-fetch-site'] = 'same-site';
     expect((await b.post('/s/set', { a: 1 })).status).toBe(201);
+    // Browsers send the sibling's Origin on a same-site request: accepted when same-site is allowed.
+    b.headers.origin = 'https://admin.example.test';
+    expect((await b.post('/s/set', { a: 2 })).status).toBe(201);
+    // Without the same-site witness, a foreign Origin is still refused.
+    b.headers['sec-fetch-site'] = 'cross-site';
+    expect((await b.post('/s/set', { a: 3 })).status).toBe(403);
   });
 });

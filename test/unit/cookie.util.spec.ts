@@ -9,6 +9,8 @@ describe('readSessionCookie', () => {
     expect(readSessionCookie(`a=1; ML_SESS=${id}; b=2`, 'ML_SESS')).toEqual({ id, present: true });
     expect(readSessionCookie(`ML_SESS="${id}"`, 'ML_SESS')).toEqual({ id, present: true });
     expect(readSessionCookie(`XML_SESS=${id}`, 'ML_SESS')).toEqual({ id: null, present: false });
+    // A big cookie jar (9 KiB) still finds the session.
+    expect(readSessionCookie(`x=${'a'.repeat(9000)}; ML_SESS=${id}`, 'ML_SESS')).toEqual({ id, present: true });
   });
   it.each([
     [undefined, false],
@@ -18,7 +20,7 @@ describe('readSessionCookie', () => {
     [`ML_SESS=${id}x`, true],
     [`ML_SESS=${id}; ML_SESS=${id}`, true],
     [`ML_SESS=${id.replace('ml_', 'ML_')}`, true],
-    [`x=${'a'.repeat(9000)}; ML_SESS=${id}`, true],
+    [`x=${'a'.repeat(17000)}; ML_SESS=${id}`, true],
   ])('%j → no ID', (header, present) => {
     expect(readSessionCookie(header as string | undefined, 'ML_SESS')).toEqual({ id: null, present });
   });
