@@ -213,6 +213,11 @@ export class SessionManager implements SessionHandleHost {
 
   /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */
   async release(handle: SessionHandle): Promise<void> {
+    if (!handle.finished && !handle.readOnly && (handle.bag.isDirty || handle.metaDirty || handle.pendingDestroy.length > 0)) {
+      this.logger.warn(
+        `Changes to session ${sessionRef(handle.id)} were discarded: the request ended before a handler ran (a guard rejected it, no route matched, or it is not an HTTP route such as GraphQL). Change the session in handlers.`,
+      );
+    }
     handle.finished = true;
     this.stopRenewal(handle);
     if (handle.lockToken !== null) {

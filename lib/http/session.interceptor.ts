@@ -2,6 +2,9 @@ import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestI
 import { Reflector } from '@nestjs/core';
 import { concat, concatMap, defer, finalize, from, ignoreElements, catchError, mergeMap, type Observable } from 'rxjs';
 import { SESSION_READ_ONLY } from '../core/session.constants.js';
+
+/** Nest's `@Sse()` marker (SSE_METADATA in @nestjs/common/constants). */
+const SSE_METADATA = '__sse__';
 import { SessionLifecycle, getSessionContext, type SessionRequestContext } from './session-lifecycle.service.js';
 import { describeError } from '../core/session-id.util.js';
 
@@ -28,19 +31,25 @@ export class SessionInterceptor implements NestInterceptor {
     ctx.phase = 'handling';
     const res = http.getResponse<unknown>();
     const readOnly = this.reflector.getAllAndOverride<boolean>(SESSION_READ_ONLY, [context.getHandler(), context.getClass()]) === true;
+    const sse = Reflect.getMetadata(SSE_METADATA, context.getHandler()) === true;
     if (ctx.handle.readOnly !== readOnly) {
-      return from(this.lifecycle.matchHandler(ctx, req, readOnly)).pipe(mergeMap(() => this.run(ctx, next, res)));
+      return from(this.lifecycle.matchHandler(ctx, req, readOnly)).pipe(mergeMap(() => this.run(ctx, next, res, sse)));
     }
-    return this.run(ctx, next, res);
+    return this.run(ctx, next, res, sse);
   }
 
-  private run(ctx: SessionRequestContext, next: CallHandler, res: unknown): Observable<unknown> {
+  private run(ctx: SessionRequestContext, next: CallHandler, res: unknown, isSse: boolean): Observable<unknown> {
     let started = false;
     const commitOnce = (): Promise<void> => {
       if (started) return Promise.resolve();
       started = true;
       return this.lifecycle.commit(ctx, res);
     };
+    if (isSse) {
+      // An event stream writes its headers at once and may stay open for hours: commit and unlock
+      // before it starts (the handler reads the session; changes there are refused clearly).
+      return concat(defer(() => commitOnce()).pipe(ignoreElements()), defer(() => next.handle()));
+    }
     return concat(
       next.handle().pipe(concatMap(async (value) => (await commitOnce(), value))),
       defer(() => commitOnce()).pipe(ignoreElements()),
