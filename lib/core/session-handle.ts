@@ -27,6 +27,8 @@ export class SessionHandle implements SessionInterface {
   /** The ID whose lock this request holds, and the lock's token. */
   lockedId: string | null = null;
   lockToken: string | null = null;
+  /** Gives this process's next request of the same session its turn (see LocalLockQueue). */
+  localRelease: (() => void) | null = null;
   /** Renews the lock while a long request holds it (cleared when the lock is released). */
   renewTimer: NodeJS.Timeout | null = null;
   /** Old IDs to destroy at commit (regenerate/invalidate). */

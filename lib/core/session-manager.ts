@@ -7,6 +7,7 @@ import type { SessionEvent, SessionEventType } from '../contracts/session-event.
 import type { SessionMeta, SessionRecord } from '../contracts/session-record.interface.js';
 import { isValidSessionId } from '../contracts/session-id.js';
 import { SessionBag } from './session-bag.js';
+import { LocalLockQueue } from './local-lock-queue.js';
 import { SessionHandle, type SessionHandleHost } from './session-handle.js';
 import { describeError, sessionRef } from './session-id.util.js';
 import type { RequestFacts } from './request-facts.interface.js';
@@ -38,6 +39,8 @@ export class SessionManager implements SessionHandleHost {
   readonly absoluteTimeoutMs: number;
   private readonly touchAfterMs: number;
   private readonly evictGraceMs: number;
+  /** Coordination between this process's requests of one session (holds no session data). */
+  private readonly localQueue = new LocalLockQueue();
 
   constructor(
     @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
@@ -64,7 +67,9 @@ export class SessionManager implements SessionHandleHost {
     if (id === null || !isValidSessionId(id)) return handle;
 
     const lock = !readOnly && this.options.lock.enabled;
-    const lockOptions = { waitMs: this.options.lock.waitMs, ttlMs: this.options.lock.ttlMs };
+    const started = Date.now();
+    const localRelease = lock ? await this.localTurn(id) : null;
+    const lockOptions = { waitMs: Math.max(0, this.options.lock.waitMs - (Date.now() - started)), ttlMs: this.options.lock.ttlMs };
     let record: SessionRecord | null;
     let token: string | null = null;
     try {
@@ -82,6 +87,7 @@ export class SessionManager implements SessionHandleHost {
         }
       }
     } catch (err) {
+      localRelease?.();
       if (err instanceof SessionLockException) {
         this.emitFor('lock-timeout', id, null);
         throw err;
@@ -91,6 +97,7 @@ export class SessionManager implements SessionHandleHost {
 
     if (record === null) {
       if (token !== null) await this.quietUnlock(id, token);
+      localRelease?.();
       return handle;
     }
     const rejection = this.check(record.meta, facts);
@@ -116,13 +123,17 @@ export class SessionManager implements SessionHandleHost {
           await this.quietUnlock(id, token);
         }
       }
+      localRelease?.();
       return handle;
     }
     handle.load(id, record.meta, bag);
     if (token !== null) {
       handle.lockedId = id;
       handle.lockToken = token;
+      handle.localRelease = localRelease;
       this.keepLockAlive(handle);
+    } else {
+      localRelease?.();
     }
     return handle;
   }
@@ -154,6 +165,7 @@ export class SessionManager implements SessionHandleHost {
         handle.lockToken = null;
         await this.quietUnlock(lockedId!, lockToken);
       }
+      if (final) this.passTurn(handle);
     }
   }
 
@@ -209,6 +221,7 @@ export class SessionManager implements SessionHandleHost {
       handle.lockToken = null;
       await this.quietUnlock(lockedId!, lockToken);
     }
+    this.passTurn(handle);
   }
 
   /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */
@@ -225,6 +238,7 @@ export class SessionManager implements SessionHandleHost {
       handle.lockToken = null;
       await this.quietUnlock(lockedId!, lockToken);
     }
+    this.passTurn(handle);
   }
 
   /**
@@ -295,17 +309,28 @@ export class SessionManager implements SessionHandleHost {
   /**
    * While a request holds the lock, renew it every third of its TTL, so a slow handler keeps
    * its lock instead of being overtaken (and then having its commit refused) after `lock.ttl`.
-   * A holder that dies stops renewing, and its lock expires as before.
+   * A holder that dies stops renewing; a handler that hangs is renewed for at most 10 × ttl.
+   * Whenever the store lock lapses, this process's next request gets its turn too.
    */
   private keepLockAlive(handle: SessionHandle): void {
-    const extend = this.driver.extend?.bind(this.driver);
-    if (!extend) return;
     const ttlMs = this.options.lock.ttlMs;
+    const giveUp = (): void => {
+      this.stopRenewal(handle);
+      this.passTurn(handle);
+    };
+    const extend = this.driver.extend?.bind(this.driver);
+    if (!extend) {
+      handle.renewTimer = setTimeout(giveUp, ttlMs);
+      handle.renewTimer.unref();
+      return;
+    }
+    const until = Date.now() + 10 * ttlMs;
     handle.renewTimer = setInterval(() => {
       const { lockedId, lockToken } = handle;
       if (lockedId === null || lockToken === null) return this.stopRenewal(handle);
+      if (Date.now() > until) return giveUp();
       extend(lockedId, lockToken, ttlMs).then(
-        (held) => held || this.stopRenewal(handle),
+        (held) => held || giveUp(),
         (err: unknown) => this.logger.warn(`Could not renew the lock of session ${sessionRef(lockedId)}: ${describeError(err, lockToken)}`),
       );
     }, Math.max(50, ttlMs / 3));
@@ -313,8 +338,25 @@ export class SessionManager implements SessionHandleHost {
   }
 
   private stopRenewal(handle: SessionHandle): void {
-    if (handle.renewTimer !== null) clearInterval(handle.renewTimer);
+    if (handle.renewTimer !== null) clearTimeout(handle.renewTimer);
     handle.renewTimer = null;
+  }
+
+  /** Waits for this process's turn on `id`; a timeout here is a lock timeout like any other. */
+  private async localTurn(id: string): Promise<() => void> {
+    try {
+      return await this.localQueue.acquire(id, this.options.lock.waitMs);
+    } catch (err) {
+      this.emitFor('lock-timeout', id, null);
+      throw err;
+    }
+  }
+
+  /** The lock is gone: let this process's next request of the session in. */
+  private passTurn(handle: SessionHandle): void {
+    const release = handle.localRelease;
+    handle.localRelease = null;
+    release?.();
   }
 
   private async quietUnlock(id: string, token: string): Promise<void> {

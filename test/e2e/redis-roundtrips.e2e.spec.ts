@@ -49,6 +49,14 @@ describe.each(PLATFORMS)('Redis round trips per request (%s)', (platform) => {
     expect(await watcher.commandsOf(() => b.get('/s/slow-read?ms=0'))).toHaveLength(1);
   });
 
+  it('a hot session: 20 concurrent changes in one process cost exactly 2 round trips each (no lock polling)', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 0 });
+    const commands = await watcher.commandsOf(() => Promise.all(Array.from({ length: 20 }, () => b.post('/s/increment'))));
+    expect(commands).toHaveLength(40);
+    expect((await b.get('/s/get')).body.data.counter).toBe(20);
+  });
+
   it('a new session: 1 write, no lock', async () => {
     const b = t.browser();
     expect((await watcher.commandsOf(() => b.post('/s/set', { a: 1 }))).length).toBe(1);
