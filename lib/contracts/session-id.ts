@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 /**
  * The one definition of a well-formed session ID: `ml_sess_` + 43 base64url characters
  * (32 random bytes). Every layer checks IDs against it before they reach storage, a file path or a lock name.
@@ -8,4 +10,12 @@ export const SESSION_ID_PATTERN = /^ml_sess_[A-Za-z0-9_-]{43}$/;
 
 export function isValidSessionId(id: unknown): id is string {
   return typeof id === 'string' && id.length === SESSION_ID_LENGTH && SESSION_ID_PATTERN.test(id);
+}
+
+/**
+ * A lock token: 122 random bits from `randomUUID()`, which draws from a cached entropy pool and is
+ * far cheaper per call than `randomBytes()` on this once-per-request path. Only needs to be unique.
+ */
+export function newLockToken(): string {
+  return randomUUID().replace(/-/g, '');
 }

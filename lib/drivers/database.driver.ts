@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { DataSource, DataSourceOptions, QueryRunner } from 'typeorm';
-import { isValidSessionId } from '../contracts/session-id.js';
+import { isValidSessionId, newLockToken } from '../contracts/session-id.js';
 import { SessionException, SessionLockException, SessionStoreUnavailableException } from '../contracts/session-exception.js';
 import type { LockOptions, SessionDriver } from '../contracts/session-driver.interface.js';
 import type { DatabaseDriverOptions } from '../contracts/session-options.interface.js';
@@ -301,7 +300,7 @@ export class DatabaseDriver implements SessionDriver {
     assertId(id);
     const ttl = Math.max(1, Math.ceil(ttlMs));
     const deadline = Date.now() + Math.max(0, waitMs);
-    const token = randomBytes(16).toString('base64url');
+    const token = newLockToken();
     let delay = BACKOFF_MIN_MS;
     for (;;) {
       const got = await this.tryAcquire(id, token, ttl, withRecord);

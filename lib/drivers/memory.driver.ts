@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { isValidSessionId } from '../contracts/session-id.js';
+import { isValidSessionId, newLockToken } from '../contracts/session-id.js';
 import { SessionException, SessionLockException } from '../contracts/session-exception.js';
 import type { LockOptions, SessionDriver } from '../contracts/session-driver.interface.js';
 import type { SessionRecord, SessionSummary } from '../contracts/session-record.interface.js';
@@ -72,7 +71,7 @@ export class MemoryDriver implements SessionDriver {
       const now = Date.now();
       const held = this.locks.get(id);
       if (!held || held.expiresAt <= now) {
-        const token = randomBytes(16).toString('base64url');
+        const token = newLockToken();
         this.locks.set(id, { token, expiresAt: now + ttlMs });
         return token;
       }

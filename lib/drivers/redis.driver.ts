@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { isValidSessionId } from '../contracts/session-id.js';
+import { isValidSessionId, newLockToken } from '../contracts/session-id.js';
 import { SessionException, SessionLockException, SessionStoreUnavailableException } from '../contracts/session-exception.js';
 import type { LockOptions, SessionDriver } from '../contracts/session-driver.interface.js';
 import type { RedisDriverOptions } from '../contracts/session-options.interface.js';
@@ -257,7 +256,7 @@ export class RedisDriver implements SessionDriver {
   }
 
   private async acquire(id: string, { waitMs, ttlMs }: LockOptions, withRecord: boolean): Promise<{ token: string; record: SessionRecord | null }> {
-    const token = randomBytes(16).toString('base64url');
+    const token = newLockToken();
     const keys = [this.lockKey(id), this.recordKey(id)];
     const args = [token, Math.max(1, Math.ceil(ttlMs)), withRecord ? '1' : '0'];
     const deadline = Date.now() + waitMs;

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { concat, concatMap, defer, finalize, from, ignoreElements, catchError, mergeMap, type Observable } from 'rxjs';
+import { Observable, concat, defer, from, ignoreElements, mergeMap } from 'rxjs';
 import { SESSION_READ_ONLY } from '../core/session.constants.js';
 
 /** Nest's `@Sse()` marker (SSE_METADATA in @nestjs/common/constants). */
@@ -50,24 +50,47 @@ export class SessionInterceptor implements NestInterceptor {
       // before it starts (the handler reads the session; changes there are refused clearly).
       return concat(defer(() => commitOnce()).pipe(ignoreElements()), defer(() => next.handle()));
     }
-    return concat(
-      next.handle().pipe(concatMap(async (value) => (await commitOnce(), value))),
-      defer(() => commitOnce()).pipe(ignoreElements()),
-    ).pipe(
-      catchError(async (err: unknown) => {
-        try {
-          await commitOnce();
-        } catch (commitErr) {
-          if (commitErr !== err) this.logger.error(`Session commit after a failed handler also failed: ${describeError(commitErr)}`);
-        }
-        throw err;
-      }),
-      finalize(() => {
+    // One hand-written Observable instead of an operator chain: this runs on every request.
+    // Values, completion and errors are handled in arrival order; each waits for the commit.
+    return new Observable<unknown>((subscriber) => {
+      let chain: Promise<void> = Promise.resolve();
+      let failed = false;
+      const enqueue = (step: () => Promise<void>): void => {
+        chain = chain.then(step).catch((err: unknown) => {
+          if (failed) return;
+          failed = true;
+          subscriber.error(err);
+        });
+      };
+      const inner = next.handle().subscribe({
+        next: (value) =>
+          enqueue(async () => {
+            await commitOnce();
+            if (!failed) subscriber.next(value);
+          }),
+        complete: () =>
+          enqueue(async () => {
+            await commitOnce();
+            if (!failed) subscriber.complete();
+          }),
+        error: (err: unknown) =>
+          enqueue(async () => {
+            try {
+              await commitOnce();
+            } catch (commitErr) {
+              if (commitErr !== err) this.logger.error(`Session commit after a failed handler also failed: ${describeError(commitErr)}`);
+            }
+            throw err;
+          }),
+      });
+      return () => {
+        inner.unsubscribe();
+        // Dropped before the handler finished: nothing to commit, but the lock must go.
         if (!started) {
           started = true;
           void this.lifecycle.abandon(ctx);
         }
-      }),
-    );
+      };
+    });
   }
 }
