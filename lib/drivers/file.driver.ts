@@ -217,32 +217,33 @@ export class FileDriver implements SessionDriver {
   async listByUser(userId: string): Promise<SessionSummary[]> {
     const now = Date.now();
     const out: SessionSummary[] = [];
-    await this.scan(async (name) => {
-      const m = RECORD_FILE.exec(name);
-      if (!m) return;
-      const loaded = await this.load(m[1]);
-      if (loaded?.decoded.kind !== 'ok') return;
-      const { id, record } = loaded.decoded;
+    await this.scanRecords(async (_key, id, record) => {
       if (record.meta.userId === userId && record.evictAt > now) out.push({ id, meta: record.meta });
     });
     return out;
   }
 
-  /** Deletes every session file of `userId` except `exceptId` (a directory scan); resolves to how many. */
-  async destroyByUser(userId: string, exceptId?: string): Promise<number> {
-    let removed = 0;
+  /** Every readable session file in the directory, decoded: the shared walk of listByUser/destroyByUser. */
+  private async scanRecords(visit: (key: string, id: string, record: SessionRecord) => Promise<void>): Promise<void> {
     await this.scan(async (name) => {
       const m = RECORD_FILE.exec(name);
       if (!m) return;
       const loaded = await this.load(m[1]);
       if (loaded?.decoded.kind !== 'ok') return;
-      const { id, record } = loaded.decoded;
+      await visit(m[1], loaded.decoded.id, loaded.decoded.record);
+    });
+  }
+
+  /** Deletes every session file of `userId` except `exceptId` (a directory scan); resolves to how many. */
+  async destroyByUser(userId: string, exceptId?: string): Promise<number> {
+    let removed = 0;
+    await this.scanRecords(async (key, id, record) => {
       if (record.meta.userId !== userId || id === exceptId) return;
-      const deleted = await this.destroyVoiding(m[1], async () => {
+      const deleted = await this.destroyVoiding(key, async () => {
         // Only the file we matched: a session rewritten for another user meanwhile stays.
-        const again = await this.load(m[1]);
+        const again = await this.load(key);
         if (again?.decoded.kind !== 'ok' || again.decoded.record.meta.userId !== userId) return false;
-        return this.unlinkIfSame(this.recordPath(m[1]), again.stats);
+        return this.unlinkIfSame(this.recordPath(key), again.stats);
       });
       if (deleted) removed++;
     });
