@@ -54,21 +54,28 @@ export class SessionBag {
   }
 
   get(key: string, defaultValue?: unknown): unknown {
-    let node: unknown = this.data;
-    for (const part of splitKey(key)) {
-      if (!isPlainObject(node) || !Object.prototype.hasOwnProperty.call(node, part)) return defaultValue;
-      node = node[part];
-    }
+    const node = this.lookup(key);
     return node === undefined ? defaultValue : structuredClone(node);
   }
 
   has(key: string): boolean {
+    const node = this.lookup(key);
+    return node !== undefined && node !== null;
+  }
+
+  /** True when `key` holds any value, `null` included (no copy is made). */
+  exists(key: string): boolean {
+    return this.lookup(key) !== undefined;
+  }
+
+  /** The stored node at `key` (not a copy: internal use only), or undefined. */
+  private lookup(key: string): unknown {
     let node: unknown = this.data;
     for (const part of splitKey(key)) {
-      if (!isPlainObject(node) || !Object.prototype.hasOwnProperty.call(node, part)) return false;
+      if (!isPlainObject(node) || !Object.prototype.hasOwnProperty.call(node, part)) return undefined;
       node = node[part];
     }
-    return node !== undefined && node !== null;
+    return node;
   }
 
   set(key: string, value: unknown): void {

@@ -81,7 +81,7 @@ export class SessionHandle implements SessionInterface {
   }
 
   forget(key: string): void {
-    if (!this.bag.has(key) && this.bag.get(key) === undefined) return;
+    if (!this.bag.exists(key)) return;
     this.mutate().forget(key);
   }
 
@@ -90,7 +90,7 @@ export class SessionHandle implements SessionInterface {
   }
 
   pull(key: string, defaultValue?: any): any {
-    if (this.bag.get(key) === undefined) return defaultValue;
+    if (!this.bag.exists(key)) return defaultValue;
     return this.mutate().pull(key, defaultValue);
   }
 
