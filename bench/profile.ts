@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     await db.query(`DROP TABLE IF EXISTS ${spec.location}`);
     if (spec.ours) await db.query((await readFile(join(ROOT, 'migrations', 'postgres.sql'), 'utf8')).replace(/\bsessions/g, spec.location!));
   }
-  const port = 4151;
+  const port = Number(process.env.BENCH_PORT ?? 4151);
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), REDIS_URL: redisUrl, KEY_PREFIX: `bench:prof:${key}:`, SESSION_DIR: join(dir, key), DATABASE_URL: databaseUrl, SESSION_TABLE: spec.location ?? '' };
   const spawnedAt = Date.now();
   const server = fork(join(HERE, 'servers', `${spec.file}.js`), [], { env, execArgv: ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, `--cpu-prof-name=${name}.cpuprofile`], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -69,9 +69,9 @@ const settings = {
   experiments: flag('experiments') !== undefined,
 };
 
-const BASE_PORT = 4101;
-const RT_BASE_PORT = 4201;
-const PROXY_PORT = 4299;
+const BASE_PORT = Number(process.env.BENCH_PORT ?? 4101);
+const RT_BASE_PORT = BASE_PORT + 100;
+const PROXY_PORT = BASE_PORT + 198;
 const BENCH_DIR = join(tmpdir(), `ml-session-bench-${process.pid}`);
 const PAUSE_MS = 300;
 
