@@ -4,17 +4,7 @@ import { SessionException, SessionLockException, SessionStoreUnavailableExceptio
 import type { LockOptions, SessionDriver } from '../contracts/session-driver.interface.js';
 import type { RedisDriverOptions } from '../contracts/session-options.interface.js';
 import type { SessionMeta, SessionRecord, SessionSummary } from '../contracts/session-record.interface.js';
-import {
-  ALL_SCRIPTS,
-  DESTROY_IF_USER_SCRIPT,
-  INDEX_ADD_SCRIPT,
-  INDEX_MEMBERS_SCRIPT,
-  LOCK_SCRIPT,
-  UNLOCK_SCRIPT,
-  EXTEND_SCRIPT,
-  WRITE_SCRIPT,
-  type LuaScript,
-} from './redis-scripts.js';
+import { ALL_SCRIPTS, DESTROY_IF_USER_SCRIPT, EXTEND_SCRIPT, INDEX_MEMBERS_SCRIPT, UNLOCK_SCRIPT, WRITE_SCRIPT, type LuaScript } from './redis-scripts.js';
 
 /** Default prefix of every key the driver writes. */
 export const DEFAULT_REDIS_KEY_PREFIX = 'ml_sess:';
@@ -58,9 +48,15 @@ interface RedisLike {
   readonly status: string;
   readonly isCluster?: boolean;
   readonly options?: { keyPrefix?: string; commandTimeout?: number; redisOptions?: { commandTimeout?: number } };
+  /** The connection's socket (standalone / Sentinel clients); see `coalesceWrites`. */
+  readonly stream?: { cork?: () => void; uncork?: () => void };
   evalsha(sha: string, numKeys: number, ...args: CommandArg[]): Promise<unknown>;
   eval(lua: string, numKeys: number, ...args: CommandArg[]): Promise<unknown>;
-  hmget(key: string, ...fields: string[]): Promise<Array<string | null>>;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ...options: CommandArg[]): Promise<string | null>;
+  pexpire(key: string, ms: number, mode: 'NX' | 'GT'): Promise<number>;
+  zadd(key: string, mode: 'GT', score: number, member: string): Promise<number | string>;
+  zremrangebyscore(key: string, min: string, max: number): Promise<number>;
   del(...keys: string[]): Promise<number>;
   zrem(key: string, ...members: string[]): Promise<number>;
   script(subcommand: 'LOAD', lua: string): Promise<unknown>;
@@ -75,11 +71,17 @@ interface RedisLike {
 /**
  * Sessions in Redis (standalone, Sentinel or Cluster) through ioredis.
  *
- * - Expiry is the key TTL (`PX = evictAt - now`), so `gc()` has nothing to do.
- * - Locks are `SET NX PX` with a random token, released and checked by Lua compare-and-delete;
- *   `lockAndRead` and `writeAndUnlock` are one round trip each.
+ * - A record is one string (`<evictAt>\n<meta JSON>\n<payload>`) whose key TTL is `evictAt - now`,
+ *   so `gc()` has nothing to do.
+ * - Locks are `SET NX PX` with a unique token, sent in the same write as the `GET` of the record
+ *   (`lockAndRead`: one round trip, no Lua). Writes are fenced by a small Lua script that checks the
+ *   token first (`writeAndUnlock`: one round trip); release and extend are Lua compare-and-delete /
+ *   compare-and-expire.
+ * - Commands issued during one event-loop turn leave in one socket write (`coalesceWrites`), as
+ *   node-redis does: under load, many requests share one system call each way.
  * - A user index (a sorted set per user, expiring with its sessions) serves `listByUser` and
- *   `destroyByUser` without scanning the key space.
+ *   `destroyByUser` without scanning the key space. It may hold extra entries (a session that
+ *   signed out or moved to another user); readers check the owner and prune them.
  * - An outage fails each call within a bounded time with `SessionStoreUnavailableException`
  *   (never "no session"), and the driver reconnects by itself.
  *
@@ -91,10 +93,15 @@ export class RedisDriver implements SessionDriver {
   /** True when the driver created the client: only then may it quit it. */
   private owned = false;
   private cluster = false;
-  /** ioredis' own `keyPrefix`, prepended to KEYS but not to key names built inside a script. */
-  private clientKeyPrefix = '';
   private deadlineMs = FOREIGN_CLIENT_DEADLINE_MS;
   private closed = false;
+  /** The socket corked until the end of this event-loop turn, if any (see `coalesceWrites`). */
+  private corkedStream: { uncork?: () => void } | null = null;
+  private readonly uncork = (): void => {
+    const stream = this.corkedStream;
+    this.corkedStream = null;
+    stream?.uncork?.();
+  };
   /** The latest connection error, kept as the `cause` of the next 503 (never logged: it may name hosts). */
   private lastConnectionError: unknown = undefined;
   private readonly onClientError = (err: unknown): void => {
@@ -119,7 +126,6 @@ export class RedisDriver implements SessionDriver {
     const client = await this.createClient();
     this.client = client;
     this.cluster = client.isCluster === true;
-    this.clientKeyPrefix = client.options?.keyPrefix ?? '';
     const commandTimeout = client.options?.commandTimeout ?? client.options?.redisOptions?.commandTimeout;
     // Our own clients time out by themselves; the margin only covers a wedged client. A foreign
     // client may queue forever, so it gets a deadline of its own.
@@ -148,11 +154,10 @@ export class RedisDriver implements SessionDriver {
     }
   }
 
-  /** One round trip (HMGET). Errors are thrown, never reported as "no session". */
+  /** One round trip (GET). Errors are thrown, never reported as "no session". */
   async read(id: string): Promise<SessionRecord | null> {
     assertId(id);
-    const row = await this.run((c) => c.hmget(this.recordKey(id), 'p', 'm', 'e'));
-    return decodeRecord(row);
+    return decodeRecord(await this.run((c) => getValue(c, this.recordKey(id))));
   }
 
   /** Creates or replaces the record with a TTL of `evictAt - now`; fenced when `lockToken` is given. */
@@ -161,7 +166,7 @@ export class RedisDriver implements SessionDriver {
     await this.store(id, record, lockToken ?? '', false);
   }
 
-  /** Deletes the record. Its user-index entry is pruned lazily by the next `listByUser`/`destroyByUser`. */
+  /** Deletes the record. Its user-index entry is pruned by the next `listByUser`/`destroyByUser`. */
   async destroy(id: string): Promise<void> {
     assertId(id);
     // The lock goes too: a request still holding it must not resurrect the session with its write.
@@ -173,7 +178,7 @@ export class RedisDriver implements SessionDriver {
     return 0;
   }
 
-  /** `SET NX PX` with a random token, waiting up to `waitMs`; throws `SessionLockException` on timeout. */
+  /** `SET NX PX` with a unique token, waiting up to `waitMs`; throws `SessionLockException` on timeout. */
   async lock(id: string, options: LockOptions): Promise<string> {
     assertId(id);
     return (await this.acquire(id, options, false)).token;
@@ -192,13 +197,13 @@ export class RedisDriver implements SessionDriver {
     return Number(await this.run((c) => this.evalScript(c, EXTEND_SCRIPT, [this.lockKey(id)], [token, ttl]))) === 1;
   }
 
-  /** Lock and read in one round trip per attempt. */
+  /** Lock and read in one round trip per attempt (`SET NX PX` and `GET` in one write). */
   async lockAndRead(id: string, options: LockOptions): Promise<{ token: string; record: SessionRecord | null }> {
     assertId(id);
     return this.acquire(id, options, true);
   }
 
-  /** Fenced write and release in one round trip (plus one index update on Cluster when a user is signed in). */
+  /** Fenced write and release in one round trip (on Cluster, plus one to the user index's node when a user is signed in). */
   async writeAndUnlock(id: string, record: SessionRecord, token: string): Promise<void> {
     assertId(id);
     await this.store(id, record, token, true);
@@ -211,13 +216,12 @@ export class RedisDriver implements SessionDriver {
     const now = Date.now();
     // Separate commands, not one MGET: on Cluster the sessions live in different slots. ioredis
     // writes them back to back, so they still share one round trip per node.
-    const rows = await Promise.all(ids.map((id) => this.run((c) => c.hmget(this.recordKey(id), 'm', 'e', 'u'))));
+    const rows = await Promise.all(ids.map((id) => this.run((c) => getValue(c, this.recordKey(id)))));
     const out: SessionSummary[] = [];
     const stale: string[] = [];
     ids.forEach((id, i) => {
-      const [meta, evictAt, owner] = rows[i];
-      const parsed = meta === null || owner !== userId || Number(evictAt) <= now ? null : parseMeta(meta);
-      if (parsed) out.push({ id, meta: parsed });
+      const record = decodeRecord(rows[i], now);
+      if (record && record.meta.userId === userId) out.push({ id, meta: record.meta });
       else stale.push(id);
     });
     if (stale.length) await this.run((c) => c.zrem(indexKey, ...stale));
@@ -257,20 +261,20 @@ export class RedisDriver implements SessionDriver {
 
   private async acquire(id: string, { waitMs, ttlMs }: LockOptions, withRecord: boolean): Promise<{ token: string; record: SessionRecord | null }> {
     const token = newLockToken();
-    const keys = [this.lockKey(id), this.recordKey(id)];
-    const args = [token, Math.max(1, Math.ceil(ttlMs)), withRecord ? '1' : '0'];
+    const lockKey = this.lockKey(id);
+    const recordKey = this.recordKey(id);
+    const ttl = Math.max(1, Math.ceil(ttlMs));
     const deadline = Date.now() + waitMs;
     let backoff = LOCK_BACKOFF_MIN_MS;
     for (;;) {
-      const reply = (await this.run((c) => this.evalScript(c, LOCK_SCRIPT, keys, args))) as [number, unknown];
-      if (Number(reply[0]) === 1) {
-        return { token, record: withRecord ? decodeRecord(reply[1] as Array<string | null> | null) : null };
-      }
+      // The GET travels with the SET and is discarded when the lock was not taken. When it was, the
+      // value read is the current one: every write of a live session is fenced by this lock, and a
+      // destroy in between only makes the GET read "absent", which is the truth.
+      const [acquired, value] = await this.run((c) => Promise.all([c.set(lockKey, token, 'PX', ttl, 'NX'), withRecord ? getValue(c, recordKey) : null]));
+      if (acquired === 'OK') return { token, record: withRecord ? decodeRecord(value) : null };
       const now = Date.now();
       if (now >= deadline) throw new SessionLockException();
-      // Sleep until the holder's lock could expire, but wake often enough to catch an early release.
-      const pttl = Number(reply[1]);
-      const sleepMs = Math.max(1, Math.min(backoff, pttl > 0 ? pttl : backoff, deadline - now));
+      const sleepMs = Math.max(1, Math.min(backoff, deadline - now));
       backoff = Math.min(backoff * 2, LOCK_BACKOFF_MAX_MS);
       await sleep(sleepMs);
     }
@@ -279,38 +283,31 @@ export class RedisDriver implements SessionDriver {
   private async store(id: string, record: SessionRecord, token: string, release: boolean): Promise<void> {
     const now = Date.now();
     const userId = record.meta.userId;
-    const hasUser = userId !== null && userId !== undefined;
     const ttlMs = Math.max(1, Math.ceil(record.evictAt - now));
-    const keys = [this.recordKey(id), this.lockKey(id)];
-    // Standalone keeps the user index inside the write script (one round trip, atomic). On Cluster the
-    // index is in another slot: it is updated first, by its own command, so a crash in between leaves
-    // an extra index entry (filtered out on read) rather than a session that "sign out everywhere" misses.
-    const inlineIndex = !this.cluster;
-    if (hasUser && inlineIndex) keys.push(this.indexKey(String(userId)));
-    if (hasUser && !inlineIndex) {
-      await this.run((c) => this.evalScript(c, INDEX_ADD_SCRIPT, [this.indexKey(String(userId))], [id, record.evictAt, now]));
-    }
-    const args: CommandArg[] = [
-      token,
-      release ? '1' : '0',
-      record.payload,
-      JSON.stringify(record.meta),
-      record.evictAt,
-      ttlMs,
-      hasUser ? String(userId) : '',
-      hasUser ? '1' : '0',
-      now,
-      inlineIndex ? `${this.clientKeyPrefix}${this.prefix}{u:` : '',
-      id,
-    ];
-    const reply = (await this.run((c) => this.evalScript(c, WRITE_SCRIPT, keys, args))) as [number, string | null];
-    if (Number(reply[0]) !== 1) {
+    const recordKey = this.recordKey(id);
+    const value = encodeRecord(record);
+    // The index entry goes first (a crash in between leaves an extra entry, filtered out on read,
+    // never a session that "sign out everywhere" misses). Standalone: in the same write as the
+    // session's commands. Cluster: the index is in another slot, so it is awaited first.
+    const index = userId === null || userId === undefined ? undefined : this.run((c) => this.addToIndex(c, this.indexKey(String(userId)), id, record.evictAt, ttlMs, now));
+    if (index && this.cluster) await index;
+    const write = this.run((c) =>
+      token === '' ? c.set(recordKey, value, 'PX', ttlMs) : this.evalScript(c, WRITE_SCRIPT, [recordKey, this.lockKey(id)], [token, value, ttlMs, release ? '1' : '0']),
+    );
+    // A failed index update fails the call too (e.g. a server older than Redis 7.0), even if the record landed.
+    const [written] = await Promise.all([write, index]);
+    if (written !== 'OK' && Number(written) !== 1) {
       throw new SessionLockException('The session lock expired before the write; the change was not saved. Raise lock.ttl if requests run this long.');
     }
-    const previous = reply[1];
-    if (!inlineIndex && previous !== null && previous !== undefined && (!hasUser || previous !== String(userId))) {
-      await this.run((c) => c.zrem(this.indexKey(previous), id));
-    }
+  }
+
+  /**
+   * Adds `id` to a user's index with score `evictAt` (never lowering it), prunes dead members, and
+   * keeps the index alive as long as its longest-lived session: `PEXPIRE NX` gives a new index a
+   * TTL, `PEXPIRE GT` only ever lengthens it. Four plain commands in one write (Redis >= 7.0).
+   */
+  private async addToIndex(c: RedisLike, indexKey: string, id: string, evictAt: number, ttlMs: number, now: number): Promise<void> {
+    await Promise.all([c.zadd(indexKey, 'GT', evictAt, id), c.zremrangebyscore(indexKey, '-inf', now), c.pexpire(indexKey, ttlMs, 'NX'), c.pexpire(indexKey, ttlMs, 'GT')]);
   }
 
   /** EVALSHA, falling back to EVAL when the server lost its script cache (restart, failover, SCRIPT FLUSH). */
@@ -335,11 +332,28 @@ export class RedisDriver implements SessionDriver {
     if (client.status !== 'ready') {
       throw new SessionStoreUnavailableException('The Redis session store is not connected (it is reconnecting); retry shortly.', { cause: this.lastConnectionError });
     }
+    if (this.corkedStream === null && !this.cluster) this.coalesceWrites(client);
     try {
       return await withDeadline(op(client), this.deadlineMs);
     } catch (err) {
       throw toSessionError(err);
     }
+  }
+
+  /**
+   * Holds this turn's commands in the socket and sends them in one write when the turn ends
+   * (`setImmediate`), like node-redis does. Replies to many requests arrive in one read and the
+   * commands they trigger go back in one write: on a loaded server this saves a system call (and a
+   * wake-up of Redis) per command, the largest CPU cost of a session request. A lone command waits
+   * for the end of the current turn only, which is microseconds.
+   * Cluster clients are left alone: their commands go to several sockets.
+   */
+  private coalesceWrites(client: RedisLike): void {
+    const stream = client.stream;
+    if (!stream?.cork || !stream.uncork) return;
+    stream.cork();
+    this.corkedStream = stream;
+    setImmediate(this.uncork);
   }
 
   private async createClient(): Promise<RedisLike> {
@@ -381,15 +395,32 @@ function assertId(id: string): void {
   if (!isValidSessionId(id)) throw new SessionException('Refusing a malformed session ID before it reaches storage.');
 }
 
-/** HMGET p m e → a record; a missing, expired or undecodable one reads as absent (a fresh session, never a crash). */
-function decodeRecord(row: Array<string | null> | null | undefined): SessionRecord | null {
-  if (!row) return null;
-  const [payload, meta, evictAt] = row;
-  if (payload === null || payload === undefined || meta === null || meta === undefined) return null;
-  const evict = Number(evictAt);
-  if (!Number.isFinite(evict) || evict <= Date.now()) return null;
-  const parsed = parseMeta(meta);
-  return parsed ? { payload, meta: parsed, evictAt: evict } : null;
+/** GET, with a key of another type (WRONGTYPE: not a record of this driver) read as absent; a write replaces it. */
+function getValue(client: RedisLike, key: string): Promise<string | null> {
+  return client.get(key).catch((err: unknown) => {
+    if (err instanceof Error && err.message.startsWith('WRONGTYPE')) return null;
+    throw err;
+  });
+}
+
+/**
+ * A record as stored: `<evictAt>\n<meta JSON>\n<payload>`. JSON never contains a raw line break,
+ * so the first two line breaks split it however the payload looks, and no payload escaping is needed.
+ */
+function encodeRecord(record: SessionRecord): string {
+  return `${record.evictAt}\n${JSON.stringify(record.meta)}\n${record.payload}`;
+}
+
+/** The stored string → a record; a missing, expired or undecodable one reads as absent (a fresh session, never a crash). */
+function decodeRecord(value: string | null | undefined, now = Date.now()): SessionRecord | null {
+  if (typeof value !== 'string') return null;
+  const a = value.indexOf('\n');
+  const b = a < 0 ? -1 : value.indexOf('\n', a + 1);
+  if (b < 0) return null;
+  const evictAt = Number(value.slice(0, a));
+  if (!Number.isFinite(evictAt) || evictAt <= now) return null;
+  const meta = parseMeta(value.slice(a + 1, b));
+  return meta ? { payload: value.slice(b + 1), meta, evictAt } : null;
 }
 
 function parseMeta(json: string): SessionMeta | null {

@@ -95,8 +95,8 @@ describe('RedisDriver (standalone specifics)', () => {
     await driver.write(expiring, makeRecord({ userId: user, ttlMs: 150 }));
     await driver.write(moved, makeRecord({ userId: user }));
     await driver.destroy(destroyed);
-    // Simulates an index entry left behind (e.g. a Cluster write that died between its two steps).
-    await admin.hset(`${prefix}{${moved}}`, 'u', 'someone-else');
+    // Moves to another user: its entry in the first user's index stays until a reader prunes it.
+    await driver.write(moved, makeRecord({ userId: 'someone-else' }));
     await sleep(250);
     expect((await driver.listByUser(user)).map((s) => s.id)).toEqual([kept]);
     expect(await admin.zrange(`${prefix}{u:${user}}`, '0', '-1')).toEqual([kept]);
@@ -138,10 +138,34 @@ describe('RedisDriver (standalone specifics)', () => {
   });
 
   it('a corrupt record reads as absent instead of failing every request of that session', async () => {
+    const corrupt = ['', 'no line breaks', `${Date.now() + 60_000}\n{not json\npayload`, `soon\n{}\npayload`, `${Date.now() + 60_000}\nnull\npayload`];
+    for (const value of corrupt) {
+      const id = newId();
+      await admin.set(`${prefix}{${id}}`, value, 'PX', 60_000);
+      expect(await driver.read(id)).toBeNull();
+      const { token, record } = await driver.lockAndRead(id, { waitMs: 1000, ttlMs: 10_000 });
+      expect(record).toBeNull();
+      await driver.writeAndUnlock(id, makeRecord({ payload: 'fresh' }), token);
+      expect((await driver.read(id))!.payload).toBe('fresh');
+    }
+  });
+
+  it('a key of another type at a record name (e.g. left by another program) reads as absent, and the next write replaces it', async () => {
     const id = newId();
-    await admin.hset(`${prefix}{${id}}`, 'p', 'x', 'm', '{not json', 'e', String(Date.now() + 60_000));
-    await admin.pexpire(`${prefix}{${id}}`, 60_000);
+    await admin.hset(`${prefix}{${id}}`, 'p', 'x');
     expect(await driver.read(id)).toBeNull();
+    const { token, record } = await driver.lockAndRead(id, { waitMs: 1000, ttlMs: 10_000 });
+    expect(record).toBeNull();
+    await driver.writeAndUnlock(id, makeRecord({ payload: 'fresh' }), token);
+    expect((await driver.read(id))!.payload).toBe('fresh');
+    expect(await admin.exists(`${prefix}{${id}}:lock`)).toBe(0);
+  });
+
+  it('stores a record as one string with a TTL, and a payload with line breaks survives', async () => {
+    const id = newId();
+    await driver.write(id, makeRecord({ payload: 'line 1\nline 2\n\n' }));
+    expect(await admin.type(`${prefix}{${id}}`)).toBe('string');
+    expect((await driver.read(id))!.payload).toBe('line 1\nline 2\n\n');
   });
 
   it('uses an application client as given: its own keyPrefix is honoured and close() leaves it connected', async () => {
@@ -153,10 +177,11 @@ describe('RedisDriver (standalone specifics)', () => {
       const id = newId();
       await shared.write(id, makeRecord({ userId: 'alice' }));
       expect(await admin.exists(`${appPrefix}ml_sess:{${id}}`)).toBe(1);
-      // The previous user's index is named inside the script: it must carry the client's prefix too.
+      expect(await admin.zrange(`${appPrefix}ml_sess:{u:alice}`, '0', '-1')).toEqual([id]);
       await shared.write(id, makeRecord({ userId: 'bob' }));
-      expect(await admin.zrange(`${appPrefix}ml_sess:{u:alice}`, '0', '-1')).toEqual([]);
       expect(await admin.zrange(`${appPrefix}ml_sess:{u:bob}`, '0', '-1')).toEqual([id]);
+      expect(await shared.listByUser('alice')).toEqual([]);
+      expect(await admin.exists(`${appPrefix}ml_sess:{u:alice}`)).toBe(0);
       await shared.close();
       expect(client.status).toBe('ready');
       expect(await client.ping()).toBe('PONG');

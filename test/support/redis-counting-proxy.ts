@@ -1,19 +1,26 @@
 /**
- * A counting TCP proxy in front of Redis: every command a client sends (RESP arrays, or inline
- * commands) is counted by name, with the bytes in each direction. None of the contenders
- * pipelines the commands of one request (each one awaits the previous reply), and the
- * measurement sends one HTTP request at a time, so commands counted = round trips.
+ * A counting TCP proxy in front of Redis (used by the round-trip tests and by the benchmark):
+ * every command a client sends (RESP arrays, or inline commands) is counted by name, with the
+ * bytes in each direction, and grouped into round trips. A round trip starts when a connection
+ * sends after it has received a reply (or for the first time): commands sent back to back without
+ * waiting for a reply (pipelined, or coalesced into one write) share one round trip.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export interface ProxyCounts {
   commands: number;
+  roundTrips: number;
+  /** Command names per round trip, in order (the first 1,000 round trips since the last reset). */
+  bursts: string[][];
   byName: Record<string, number>;
   bytesToRedis: number;
   bytesFromRedis: number;
 }
 
 const CRLF = Buffer.from('\r\n');
+
+/** How the proxy names an EVALSHA of a script with this SHA1 (e.g. a driver's `WRITE_SCRIPT`). */
+export const evalsha = (script: { sha: string }): string => `EVALSHA ${script.sha.slice(0, 8)}…`;
 
 /** Incremental parser of the client→server direction: returns the names of complete commands and keeps the rest. */
 class CommandSplitter {
@@ -63,31 +70,48 @@ export class CountingRedisProxy {
   private readonly sockets = new Set<Socket>();
   private counts: ProxyCounts = CountingRedisProxy.empty();
 
+  /** @param listenPort 0 picks a free port; read it from `port` after `start()`. */
   constructor(
-    private readonly listenPort: number,
+    private listenPort: number,
     private readonly target: { host: string; port: number },
   ) {}
 
+  get port(): number {
+    return this.listenPort;
+  }
+
   private static empty(): ProxyCounts {
-    return { commands: 0, byName: {}, bytesToRedis: 0, bytesFromRedis: 0 };
+    return { commands: 0, roundTrips: 0, bursts: [], byName: {}, bytesToRedis: 0, bytesFromRedis: 0 };
   }
 
   async start(): Promise<void> {
     this.server = createServer((client) => {
       const upstream = connect(this.target.port, this.target.host);
       const splitter = new CommandSplitter();
+      /** Whether this connection has received anything since it last sent: its next send is a new round trip. */
+      let answered = true;
+      let burst: string[] = [];
       this.sockets.add(client);
       this.sockets.add(upstream);
       client.on('data', (chunk: Buffer) => {
-        this.counts.bytesToRedis += chunk.length;
+        const counts = this.counts;
+        counts.bytesToRedis += chunk.length;
+        if (answered) {
+          answered = false;
+          counts.roundTrips++;
+          burst = [];
+          if (counts.bursts.length < 1000) counts.bursts.push(burst);
+        }
         for (const name of splitter.push(chunk)) {
-          this.counts.commands++;
-          this.counts.byName[name] = (this.counts.byName[name] ?? 0) + 1;
+          counts.commands++;
+          counts.byName[name] = (counts.byName[name] ?? 0) + 1;
+          burst.push(name);
         }
         upstream.write(chunk);
       });
       upstream.on('data', (chunk: Buffer) => {
         this.counts.bytesFromRedis += chunk.length;
+        answered = true;
         client.write(chunk);
       });
       const close = (): void => {
@@ -103,13 +127,23 @@ export class CountingRedisProxy {
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.listenPort, '127.0.0.1', () => resolve());
+      this.server!.listen(this.listenPort, '127.0.0.1', () => {
+        this.listenPort = (this.server!.address() as { port: number }).port;
+        resolve();
+      });
     });
+  }
+
+  /** Runs `fn` and returns the round trips it caused, each as the command names sent in it. */
+  async burstsOf(fn: () => Promise<unknown>): Promise<string[][]> {
+    this.reset();
+    await fn();
+    return this.snapshot().bursts;
   }
 
   /** Counts since the last reset (a copy). */
   snapshot(): ProxyCounts {
-    return { ...this.counts, byName: { ...this.counts.byName } };
+    return { ...this.counts, bursts: this.counts.bursts.map((b) => [...b]), byName: { ...this.counts.byName } };
   }
 
   reset(): void {
