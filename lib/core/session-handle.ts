@@ -1,10 +1,17 @@
 import { SessionException } from '../contracts/session-exception.js';
-import type { SessionMeta } from '../contracts/session-record.interface.js';
+import type { SessionMeta, SessionRecord } from '../contracts/session-record.interface.js';
 import type { SessionInterface } from '../contracts/session.interface.js';
 import type { SessionEventType } from '../contracts/session-event.interface.js';
 import { SessionBag } from './session-bag.js';
 import { generateSessionId, generateToken } from './session-id.util.js';
 import type { RequestFacts } from './request-facts.interface.js';
+import type { LocalTurn } from './local-lock-queue.js';
+
+/** What one request hands the next request of the same session in this process: the store lock and the record it left. */
+export interface LockBaton {
+  token: string;
+  record: SessionRecord;
+}
 
 /** What a handle needs from its manager; an interface so the two files don't import each other. */
 export interface SessionHandleHost {
@@ -27,8 +34,12 @@ export class SessionHandle implements SessionInterface {
   /** The ID whose lock this request holds, and the lock's token. */
   lockedId: string | null = null;
   lockToken: string | null = null;
-  /** Gives this process's next request of the same session its turn (see LocalLockQueue). */
-  localRelease: (() => void) | null = null;
+  /** This request's turn among this process's requests of the same session (see LocalLockQueue). */
+  localTurn: LocalTurn<LockBaton> | null = null;
+  /** The record as read at start (handed to the next local request when nothing was written). */
+  loadedRecord: SessionRecord | null = null;
+  /** Set by the commit when the lock was renewed to be handed over: the record now stored. */
+  baton: SessionRecord | null = null;
   /** Renews the lock while a long request holds it (cleared when the lock is released). */
   renewTimer: NodeJS.Timeout | null = null;
   /** Old IDs to destroy at commit (regenerate/invalidate). */

@@ -7,8 +7,8 @@ import type { SessionEvent, SessionEventType } from '../contracts/session-event.
 import type { SessionMeta, SessionRecord } from '../contracts/session-record.interface.js';
 import { isValidSessionId } from '../contracts/session-id.js';
 import { SessionBag } from './session-bag.js';
-import { LocalLockQueue } from './local-lock-queue.js';
-import { SessionHandle, type SessionHandleHost } from './session-handle.js';
+import { LocalLockQueue, type LocalTurn } from './local-lock-queue.js';
+import { SessionHandle, type LockBaton, type SessionHandleHost } from './session-handle.js';
 import { describeError, sessionRef } from './session-id.util.js';
 import type { RequestFacts } from './request-facts.interface.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
@@ -40,7 +40,7 @@ export class SessionManager implements SessionHandleHost {
   private readonly touchAfterMs: number;
   private readonly evictGraceMs: number;
   /** Coordination between this process's requests of one session (holds no session data). */
-  private readonly localQueue = new LocalLockQueue();
+  private readonly localQueue = new LocalLockQueue<LockBaton>();
 
   constructor(
     @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
@@ -68,12 +68,15 @@ export class SessionManager implements SessionHandleHost {
 
     const lock = !readOnly && this.options.lock.enabled;
     const started = Date.now();
-    const localRelease = lock ? await this.localTurn(id) : null;
+    const turn = lock ? await this.localTurn(id) : null;
     const lockOptions = { waitMs: Math.max(0, this.options.lock.waitMs - (Date.now() - started)), ttlMs: this.options.lock.ttlMs };
     let record: SessionRecord | null;
     let token: string | null = null;
     try {
-      if (!lock) {
+      if (turn?.baton) {
+        // The previous request of this session in this process kept the store lock for us.
+        ({ token, record } = turn.baton);
+      } else if (!lock) {
         record = await this.driver.read(id);
       } else if (this.driver.lockAndRead) {
         ({ token, record } = await this.driver.lockAndRead(id, lockOptions));
@@ -87,7 +90,7 @@ export class SessionManager implements SessionHandleHost {
         }
       }
     } catch (err) {
-      localRelease?.();
+      turn?.release();
       if (err instanceof SessionLockException) {
         this.emitFor('lock-timeout', id, null);
         throw err;
@@ -97,7 +100,7 @@ export class SessionManager implements SessionHandleHost {
 
     if (record === null) {
       if (token !== null) await this.quietUnlock(id, token);
-      localRelease?.();
+      turn?.release();
       return handle;
     }
     const rejection = this.check(record.meta, facts);
@@ -123,17 +126,18 @@ export class SessionManager implements SessionHandleHost {
           await this.quietUnlock(id, token);
         }
       }
-      localRelease?.();
+      turn?.release();
       return handle;
     }
     handle.load(id, record.meta, bag);
     if (token !== null) {
       handle.lockedId = id;
       handle.lockToken = token;
-      handle.localRelease = localRelease;
+      handle.localTurn = turn;
+      handle.loadedRecord = record;
       this.keepLockAlive(handle);
     } else {
-      localRelease?.();
+      turn?.release();
     }
     return handle;
   }
@@ -148,7 +152,12 @@ export class SessionManager implements SessionHandleHost {
     if (handle.readOnly) return;
     try {
       if (final) handle.bag.ageFlash();
-      await this.writeIfDue(handle, final);
+      const handOver = final && this.mayHandOver(handle);
+      const written = await this.writeIfDue(handle, final, handOver);
+      if (handOver && written === null && handle.loadedRecord !== null) {
+        // Nothing to write: the record read at start is still the stored one.
+        if (await this.driver.extend!(handle.lockedId!, handle.lockToken!, this.options.lock.ttlMs)) handle.baton = handle.loadedRecord;
+      }
       // Old IDs (regenerate/invalidate) go only after the new record is safely stored: a failed
       // commit must not leave the user with neither session.
       while (handle.pendingDestroy.length > 0) {
@@ -159,21 +168,48 @@ export class SessionManager implements SessionHandleHost {
       if (err instanceof SessionException) throw err;
       throw this.storeError(err, 'write');
     } finally {
-      if (final) this.stopRenewal(handle);
-      if (final && handle.lockToken !== null) {
-        const { lockedId, lockToken } = handle;
-        handle.lockToken = null;
-        await this.quietUnlock(lockedId!, lockToken);
+      if (final) {
+        this.stopRenewal(handle);
+        await this.endLock(handle);
       }
-      if (final) this.passTurn(handle);
     }
   }
 
-  private async writeIfDue(handle: SessionHandle, final: boolean): Promise<void> {
-    if (handle.id === null || !handle.materialized || handle.meta === null) return;
+  /**
+   * Whether the commit may keep the store lock and hand it, with the record, to the next request
+   * of this session waiting in this process, instead of unlocking for it to lock again: two store
+   * round trips fewer per request on a hot session. Only for the plain case (same ID, nothing to
+   * destroy) and drivers that can renew a lock, since the next holder's time starts now.
+   */
+  private mayHandOver(handle: SessionHandle): boolean {
+    return (
+      handle.lockToken !== null &&
+      handle.lockedId === handle.id &&
+      handle.pendingDestroy.length === 0 &&
+      this.driver.extend !== undefined &&
+      this.localQueue.hasWaiter(handle.lockedId!)
+    );
+  }
+
+  /** Ends the request's hold on its session: hands the store lock to the next local request if prepared, else unlocks; then ends the local turn. */
+  private async endLock(handle: SessionHandle): Promise<void> {
+    const { lockedId, lockToken, baton, localTurn } = handle;
+    handle.lockToken = null;
+    handle.baton = null;
+    handle.loadedRecord = null;
+    handle.localTurn = null;
+    // A copy: the next request mutates its metadata in place.
+    if (lockToken !== null && baton !== null && localTurn?.release({ token: lockToken, record: { ...baton, meta: { ...baton.meta } } })) return;
+    if (lockToken !== null) await this.quietUnlock(lockedId!, lockToken);
+    localTurn?.release();
+  }
+
+  /** Writes the record when something changed (or the activity stamp is stale); returns what it stored, or null. */
+  private async writeIfDue(handle: SessionHandle, final: boolean, handOver: boolean): Promise<SessionRecord | null> {
+    if (handle.id === null || !handle.materialized || handle.meta === null) return null;
     const now = Date.now();
     const due = !handle.stored || handle.bag.isDirty || handle.metaDirty || now - handle.meta.lastActivity >= this.touchAfterMs;
-    if (!due) return;
+    if (!due) return null;
 
     const id = handle.id;
     const meta: SessionMeta = { ...handle.meta, lastActivity: now, ipAddress: handle.meta.ipAddress ?? handle.facts.ip };
@@ -187,7 +223,11 @@ export class SessionManager implements SessionHandleHost {
     const record: SessionRecord = { payload, meta, evictAt: Math.min(now + this.options.idleTimeoutMs, meta.expiresAt) + this.evictGraceMs };
     const fenced = handle.lockToken !== null && handle.lockedId === id;
     const wasNew = !handle.stored;
-    if (final && fenced && this.driver.writeAndUnlock) {
+    if (handOver) {
+      // Both are fenced by the token and leave together (one round trip on Redis).
+      const [, held] = await Promise.all([this.driver.write(id, record, handle.lockToken!), this.driver.extend!(id, handle.lockToken!, this.options.lock.ttlMs)]);
+      if (held) handle.baton = record;
+    } else if (final && fenced && this.driver.writeAndUnlock) {
       await this.driver.writeAndUnlock(id, record, handle.lockToken!);
       handle.lockToken = null;
     } else {
@@ -199,6 +239,7 @@ export class SessionManager implements SessionHandleHost {
     handle.bag.markClean();
     // A regenerated session is not a new one: it was announced as `regenerated`.
     if (wasNew && !handle.regenerated) this.emitFor('created', id, meta.userId);
+    return record;
   }
 
   /**
@@ -343,7 +384,7 @@ export class SessionManager implements SessionHandleHost {
   }
 
   /** Waits for this process's turn on `id`; a timeout here is a lock timeout like any other. */
-  private async localTurn(id: string): Promise<() => void> {
+  private async localTurn(id: string): Promise<LocalTurn<LockBaton>> {
     try {
       return await this.localQueue.acquire(id, this.options.lock.waitMs);
     } catch (err) {
@@ -352,11 +393,11 @@ export class SessionManager implements SessionHandleHost {
     }
   }
 
-  /** The lock is gone: let this process's next request of the session in. */
+  /** The lock is gone: let this process's next request of the session in (it takes the store lock itself). */
   private passTurn(handle: SessionHandle): void {
-    const release = handle.localRelease;
-    handle.localRelease = null;
-    release?.();
+    const turn = handle.localTurn;
+    handle.localTurn = null;
+    turn?.release();
   }
 
   private async quietUnlock(id: string, token: string): Promise<void> {
