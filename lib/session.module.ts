@@ -39,7 +39,22 @@ const PATH_METADATA = 'path';
 const METHOD_METADATA = 'method';
 const VERSION_METADATA = '__version__';
 
-function coreProviders(): Provider[] {
+/**
+ * @param globalCsrf `true`/`false` when the options are known now (`forRoot`): the global guard is
+ *   registered only when on, so other apps pay nothing for it. `'deferred'` (`forRootAsync`): the
+ *   options come later, so a guard that checks `csrf.global` per request stands in.
+ */
+function coreProviders(globalCsrf: boolean | 'deferred'): Provider[] {
+  const guard: Provider[] =
+    globalCsrf === false
+      ? []
+      : [
+          {
+            provide: APP_GUARD,
+            useFactory: (o: ResolvedSessionOptions, csrf: CsrfGuard) => (o.csrf.global ? csrf : { canActivate: () => true }),
+            inject: [SESSION_RESOLVED_OPTIONS, CsrfGuard],
+          },
+        ];
   return [
     {
       provide: SESSION_RESOLVED_OPTIONS,
@@ -66,12 +81,7 @@ function coreProviders(): Provider[] {
     SessionReadOnlyMiddleware,
     { provide: APP_INTERCEPTOR, useClass: SessionInterceptor },
     CsrfGuard,
-    {
-      // csrf.global: CsrfGuard on every route (APP_GUARD needs a class, so a pass-through stands in when off).
-      provide: APP_GUARD,
-      useFactory: (o: ResolvedSessionOptions, guard: CsrfGuard) => (o.csrf.global ? guard : { canActivate: () => true }),
-      inject: [SESSION_RESOLVED_OPTIONS, CsrfGuard],
-    },
+    ...guard,
   ];
 }
 
@@ -102,7 +112,7 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
       module: SessionModule,
       global: true,
       imports: [DiscoveryModule],
-      providers: [{ provide: SESSION_MODULE_OPTIONS, useValue: options }, ...coreProviders()],
+      providers: [{ provide: SESSION_MODULE_OPTIONS, useValue: options }, ...coreProviders(options.csrf?.global === true)],
       exports: EXPORTS,
     };
   }
@@ -112,7 +122,7 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
       module: SessionModule,
       global: true,
       imports: [DiscoveryModule, ...(options.imports ?? [])],
-      providers: [...asyncOptionsProviders(options), ...coreProviders()],
+      providers: [...asyncOptionsProviders(options), ...coreProviders('deferred')],
       exports: EXPORTS,
     };
   }

@@ -16,6 +16,8 @@ import { describeError } from '../core/session-id.util.js';
 @Injectable()
 export class SessionInterceptor implements NestInterceptor {
   private readonly logger = new Logger('Session');
+  /** Per handler: its `@SessionReadOnly()` and `@Sse()` marks (metadata never changes after start-up). */
+  private readonly marks = new WeakMap<object, { readOnly: boolean; sse: boolean }>();
 
   constructor(
     private readonly lifecycle: SessionLifecycle,
@@ -30,12 +32,24 @@ export class SessionInterceptor implements NestInterceptor {
     if (!ctx || ctx.phase !== 'loaded') return next.handle();
     ctx.phase = 'handling';
     const res = http.getResponse<unknown>();
-    const readOnly = this.reflector.getAllAndOverride<boolean>(SESSION_READ_ONLY, [context.getHandler(), context.getClass()]) === true;
-    const sse = Reflect.getMetadata(SSE_METADATA, context.getHandler()) === true;
+    const { readOnly, sse } = this.marksOf(context);
     if (ctx.handle.readOnly !== readOnly) {
       return from(this.lifecycle.matchHandler(ctx, req, readOnly)).pipe(mergeMap(() => this.run(ctx, next, res, sse)));
     }
     return this.run(ctx, next, res, sse);
+  }
+
+  private marksOf(context: ExecutionContext): { readOnly: boolean; sse: boolean } {
+    const handler = context.getHandler();
+    let marks = this.marks.get(handler);
+    if (!marks) {
+      marks = {
+        readOnly: this.reflector.getAllAndOverride<boolean>(SESSION_READ_ONLY, [handler, context.getClass()]) === true,
+        sse: Reflect.getMetadata(SSE_METADATA, handler) === true,
+      };
+      this.marks.set(handler, marks);
+    }
+    return marks;
   }
 
   private run(ctx: SessionRequestContext, next: CallHandler, res: unknown, isSse: boolean): Observable<unknown> {

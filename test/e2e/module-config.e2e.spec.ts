@@ -44,6 +44,19 @@ describe.each(PLATFORMS)('SessionModule configuration (%s)', (platform) => {
     }
   });
 
+  it('csrf.global is honoured from forRootAsync options too (on: a POST without token is refused; off: accepted)', async () => {
+    for (const global of [true, false]) {
+      const t = await createTestApp(platform, {}, {
+        sessionModule: SessionModule.forRootAsync({ useFactory: async (): Promise<SessionModuleOptions> => ({ driver: 'memory', csrf: { global } }) }),
+      });
+      try {
+        expect((await t.browser().post('/s/set', { a: 1 })).status).toBe(global ? 403 : 201);
+      } finally {
+        await t.close();
+      }
+    }
+  });
+
   it('forRootAsync with useClass and with useExisting', async () => {
     for (const sessionModule of [
       SessionModule.forRootAsync({ useClass: OptionsFactory }),
