@@ -94,6 +94,7 @@ export class RedisDriver implements SessionDriver {
   private owned = false;
   private cluster = false;
   private deadlineMs = FOREIGN_CLIENT_DEADLINE_MS;
+  private ownDeadline = true;
   private closed = false;
   /** The socket corked until the end of this event-loop turn, if any (see `coalesceWrites`). */
   private corkedStream: { uncork?: () => void } | null = null;
@@ -130,6 +131,10 @@ export class RedisDriver implements SessionDriver {
     // Our own clients time out by themselves; the margin only covers a wedged client. A foreign
     // client may queue forever, so it gets a deadline of its own.
     this.deadlineMs = commandTimeout ? commandTimeout + 1000 : FOREIGN_CLIENT_DEADLINE_MS;
+    // A standalone client with a commandTimeout bounds every command itself: a deadline of our own
+    // (a timer and a race per call) would only repeat it. Foreign clients without one, and Cluster
+    // clients (which may hold commands while they refresh their slots), keep ours.
+    this.ownDeadline = !(commandTimeout && !this.cluster);
     try {
       await waitUntilReady(client, OPEN_TIMEOUT_MS);
     } catch (err) {
@@ -334,7 +339,7 @@ export class RedisDriver implements SessionDriver {
     }
     if (this.corkedStream === null && !this.cluster) this.coalesceWrites(client);
     try {
-      return await withDeadline(op(client), this.deadlineMs);
+      return await (this.ownDeadline ? withDeadline(op(client), this.deadlineMs) : op(client));
     } catch (err) {
       throw toSessionError(err);
     }
