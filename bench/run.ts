@@ -428,7 +428,9 @@ async function main(): Promise<void> {
   await cp(join(ROOT, 'dist', 'bench'), SNAP_BENCH, { recursive: true });
   log(`measuring ${machine.commit} (dist/ copied to bench/results/dist-snapshot)`);
   log(`cleanup: ${await cleanRedis(redis)} stale bench keys removed`);
-  await preparePostgres(db, ['bench_ml_sessions']);
+  // Tables are touched only when a PostgreSQL contender runs (a Redis-only run leaves them alone).
+  const usesPostgres = SERVERS.some((s) => s.store === 'postgres' && (settings.only === null || settings.only.includes(s.key)));
+  if (usesPostgres) await preparePostgres(db, ['bench_ml_sessions']);
   await rm(BENCH_DIR, { recursive: true, force: true });
   await mkdir(BENCH_DIR, { recursive: true });
   if (settings.profile.size) await mkdir(join(RESULTS_DIR, 'profiles'), { recursive: true });
@@ -711,7 +713,7 @@ async function main(): Promise<void> {
     for (const s of [...servers.values(), ...rtServers]) await stopServer(s).catch(() => undefined);
     await proxy?.stop();
     await cleanRedis(redis).catch(() => 0);
-    for (const t of PG_TABLES) await db.query(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
+    if (usesPostgres) for (const t of PG_TABLES) await db.query(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
     await rm(BENCH_DIR, { recursive: true, force: true });
     await rm(SNAPSHOT, { recursive: true, force: true });
     redis.disconnect();

@@ -275,8 +275,14 @@ export class RedisDriver implements SessionDriver {
       // The GET travels with the SET and is discarded when the lock was not taken. When it was, the
       // value read is the current one: every write of a live session is fenced by this lock, and a
       // destroy in between only makes the GET read "absent", which is the truth.
-      const [acquired, value] = await this.run((c) => Promise.all([c.set(lockKey, token, 'PX', ttl, 'NX'), withRecord ? getValue(c, recordKey) : null]));
-      if (acquired === 'OK') return { token, record: withRecord ? decodeRecord(value) : null };
+      const [acquired, value] = await this.run((c) => Promise.allSettled([c.set(lockKey, token, 'PX', ttl, 'NX'), withRecord ? getValue(c, recordKey) : null]));
+      if (acquired.status === 'rejected') throw toSessionError(acquired.reason);
+      if (value.status === 'rejected') {
+        // Locked but unread: give the lock back now rather than block the session until its TTL.
+        if (acquired.value === 'OK') await this.unlock(id, token).catch(() => undefined);
+        throw toSessionError(value.reason);
+      }
+      if (acquired.value === 'OK') return { token, record: withRecord ? decodeRecord(value.value) : null };
       const now = Date.now();
       if (now >= deadline) throw new SessionLockException();
       const sleepMs = Math.max(1, Math.min(backoff, deadline - now));

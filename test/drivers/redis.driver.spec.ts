@@ -161,6 +161,28 @@ describe('RedisDriver (standalone specifics)', () => {
     expect(await admin.exists(`${prefix}{${id}}:lock`)).toBe(0);
   });
 
+  it('a lock taken whose record read failed is given back at once, not left until its TTL', async () => {
+    const client = new Redis(URL);
+    // The application's client, with GET failing as if the reply were an error.
+    const failingGet = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop === 'get') return () => Promise.reject(new Error('ERR injected failure'));
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const shared = new RedisDriver({ client: failingGet, keyPrefix: prefix });
+    try {
+      await shared.open();
+      const id = newId();
+      await expect(shared.lockAndRead(id, { waitMs: 1000, ttlMs: 30_000 })).rejects.toBeInstanceOf(SessionException);
+      expect(await admin.exists(`${prefix}{${id}}:lock`)).toBe(0);
+    } finally {
+      await shared.close();
+      await client.quit();
+    }
+  });
+
   it('stores a record as one string with a TTL, and a payload with line breaks survives', async () => {
     const id = newId();
     await driver.write(id, makeRecord({ payload: 'line 1\nline 2\n\n' }));
