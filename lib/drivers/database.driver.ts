@@ -321,11 +321,16 @@ export class DatabaseDriver implements SessionDriver {
       // Inserts a placeholder row (payload NULL, evict_at 0) holding the lease, or takes the
       // lease of the existing row if it is free or ended; RETURNING yields a row only on success.
       const q = this.sql();
-      const alias = dialect === 'postgres' ? ' AS s' : '';
-      const col = (c: string): string => (dialect === 'postgres' ? `s.${c}` : `${this.tableBase}.${c}`);
+      const pg = dialect === 'postgres';
+      const col = (c: string): string => (pg ? `s.${c}` : `${this.tableBase}.${c}`);
+      const values = `${q.p(id)}, NULL, 0, 0, 0, 0, ${q.p(token)}, ${now} + ${q.p(ttl)}`;
+      // PostgreSQL: the lease commits without waiting for its WAL flush (SET LOCAL, so only this
+      // statement's implicit transaction). A lease lost in a crash only makes its holder's fenced
+      // write fail, and that write's synchronous commit flushes the lease's WAL before its own.
       const { records } = await this.run(
-        `INSERT INTO ${this.table}${alias} (id, payload, created_at, last_activity, expires_at, evict_at, lock_token, lock_expires_at) ` +
-          `VALUES (${q.p(id)}, NULL, 0, 0, 0, 0, ${q.p(token)}, ${now} + ${q.p(ttl)}) ` +
+        (pg ? `WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)) INSERT INTO ${this.table} AS s ` : `INSERT INTO ${this.table} `) +
+          `(id, payload, created_at, last_activity, expires_at, evict_at, lock_token, lock_expires_at) ` +
+          (pg ? `SELECT ${values} FROM async_commit ` : `VALUES (${values}) `) +
           `ON CONFLICT (id) DO UPDATE SET lock_token = excluded.lock_token, lock_expires_at = excluded.lock_expires_at ` +
           `WHERE ${col('lock_token')} IS NULL OR ${col('lock_expires_at')} <= ${now} ` +
           `RETURNING ${withRecord ? SELECT_COLUMNS : 'id'}`,

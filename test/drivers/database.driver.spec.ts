@@ -409,6 +409,40 @@ describe('DatabaseDriver on mysql with FOUND_ROWS off', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// PostgreSQL commits the lease asynchronously (SET LOCAL synchronous_commit = off inside the
+// acquiring statement); the setting must die with that statement's transaction, or the data
+// write that follows on the same pooled connection would lose its durability.
+
+describe('DatabaseDriver on postgres: commit durability', () => {
+  it('the asynchronous commit of a lease does not outlive its statement on the pooled connection', async () => {
+    const db = await openDb('postgres');
+    // One connection: the probe runs where the lease statement ran.
+    const appDs = new DataSource({ ...(dataSourceOptionsFromUrl(db.url) as object), poolSize: 1 } as DataSourceOptions);
+    const driver = new DatabaseDriver({ dataSource: appDs, table: db.table });
+    const setting = async (): Promise<string> => ((await appDs.query('SHOW synchronous_commit')) as Array<{ synchronous_commit: string }>)[0].synchronous_commit;
+    try {
+      await driver.open();
+      const before = await setting();
+      const id = newId();
+      await driver.write(id, makeRecord());
+      const { token, record } = await driver.lockAndRead(id, { waitMs: 500, ttlMs: 5000 });
+      expect(record).not.toBeNull();
+      expect(await setting()).toBe(before);
+      // The lease is committed (visible to another connection), asynchronous or not.
+      const rows: Array<{ lock_token: string }> = await db.admin.query(`SELECT lock_token FROM ${db.table} WHERE id = $1`, [id]);
+      expect(rows).toEqual([{ lock_token: token }]);
+      await driver.writeAndUnlock(id, makeRecord({ payload: 'after-lease' }), token);
+      expect((await driver.read(id))!.payload).toBe('after-lease');
+      expect(await setting()).toBe(before);
+    } finally {
+      await driver.close();
+      await appDs.destroy();
+      await db.cleanup();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Configuration, without a database.
 
 describe('DatabaseDriver configuration', () => {
