@@ -453,7 +453,7 @@ describe('DatabaseDriver on postgres: prepared statements', () => {
     const appDs = new DataSource({ ...(dataSourceOptionsFromUrl(db.url) as object), poolSize: 1 } as DataSourceOptions);
     const driver = new DatabaseDriver({ dataSource: appDs, table: db.table });
     const prepared = async (): Promise<number> =>
-      Number(((await appDs.query(`SELECT COUNT(*) AS n FROM pg_prepared_statements WHERE name LIKE 'ml_sess_%'`)) as Array<{ n: string }>)[0].n);
+      Number(((await appDs.query(`SELECT COUNT(*) AS n FROM pg_prepared_statements WHERE starts_with(name, 'ml_session_stmt_')`)) as Array<{ n: string }>)[0].n);
     try {
       await driver.open();
       const id = newId();
