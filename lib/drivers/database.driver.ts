@@ -27,7 +27,8 @@ const MAX_ATTEMPTS = 3;
  * PostgreSQL errors that a named (server-side prepared) statement can meet and its unnamed form
  * would not: 26000 (gone: a pooler such as PgBouncer in transaction mode, or DISCARD/DEALLOCATE),
  * 42P05 (already exists under that name on a pooler's shared server connection), 0A000 (a cached
- * plan whose result type a schema change altered). All are raised before the statement runs.
+ * plan whose result type a schema change altered). All are raised before the statement runs (and
+ * a failed statement is its own rolled-back transaction anyway), so running it again unnamed is safe.
  */
 const PREPARED_STATEMENT_TROUBLE = new Set(['26000', '42P05', '0A000']);
 
@@ -124,7 +125,8 @@ export class DatabaseDriver implements SessionDriver {
     const q = this.sql();
     const { records } = await this.run(
       `SELECT ${SELECT_COLUMNS} FROM ${this.table} WHERE id = ${q.p(id)} AND payload IS NOT NULL AND evict_at > ${q.p(Date.now())}`,
-      q.params, true,
+      q.params,
+      true,
     );
     return records.length === 0 ? null : toRecord(records[0]);
   }
@@ -146,7 +148,8 @@ export class DatabaseDriver implements SessionDriver {
     const now = DB_NOW_MS[this.requireDialect()];
     const { affected } = await this.run(
       `UPDATE ${this.table} SET ${set} WHERE id = ${q.p(id)} AND lock_token = ${q.p(lockToken)} AND lock_expires_at > ${now}`,
-      q.params, true,
+      q.params,
+      true,
     );
     if (affected === 1) return;
     // MySQL without CLIENT_FOUND_ROWS reports 0 for a matched row whose values did not change
@@ -165,7 +168,8 @@ export class DatabaseDriver implements SessionDriver {
     const now = DB_NOW_MS[this.requireDialect()];
     const { affected } = await this.run(
       `UPDATE ${this.table} SET ${set}, lock_token = NULL, lock_expires_at = NULL WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND lock_expires_at > ${now}`,
-      q.params, true,
+      q.params,
+      true,
     );
     if (affected !== 1) throw lockLost();
   }
@@ -227,7 +231,8 @@ export class DatabaseDriver implements SessionDriver {
     let q = this.sql();
     const { affected } = await this.run(
       `UPDATE ${this.table} SET lock_token = NULL, lock_expires_at = NULL WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND payload IS NOT NULL`,
-      q.params, true,
+      q.params,
+      true,
     );
     if (affected === 1) return;
     q = this.sql();
@@ -242,7 +247,8 @@ export class DatabaseDriver implements SessionDriver {
     const q = this.sql();
     const { affected } = await this.run(
       `UPDATE ${this.table} SET lock_expires_at = ${now} + ${q.p(Math.max(1, Math.ceil(ttlMs)))} WHERE id = ${q.p(id)} AND lock_token = ${q.p(token)} AND lock_expires_at > ${now}`,
-      q.params, true,
+      q.params,
+      true,
     );
     // MySQL may count only changed rows: ask when it says none.
     return affected === 1 || (affected === 0 && this.requireDialect() === 'mysql' && (await this.holds(id, token)));
@@ -354,7 +360,8 @@ export class DatabaseDriver implements SessionDriver {
           `ON CONFLICT (id) DO UPDATE SET lock_token = excluded.lock_token, lock_expires_at = excluded.lock_expires_at ` +
           `WHERE ${col('lock_token')} IS NULL OR ${col('lock_expires_at')} <= ${now} ` +
           `RETURNING ${withRecord ? SELECT_COLUMNS : 'id'}`,
-        q.params, true,
+        q.params,
+        true,
       );
       if (records.length === 0) return null;
       return { record: withRecord ? liveRecord(records[0]) : null };
