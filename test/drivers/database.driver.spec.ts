@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { DatabaseDriver, dataSourceOptionsFromUrl } from '../../lib/drivers/database.driver.js';
 import { SessionException, SessionLockException, SessionStoreUnavailableException } from '../../lib/contracts/session-exception.js';
+import type { SessionRecord } from '../../lib/contracts/session-record.interface.js';
 import {
   CreateSessionsTable1700000000000,
   createSessionsTableMigration,
@@ -400,6 +401,75 @@ describe('DatabaseDriver on mysql with FOUND_ROWS off', () => {
       await driver.write(id, record, token);
       await sleep(400);
       await expect(driver.write(id, record, token)).rejects.toBeInstanceOf(SessionLockException);
+    } finally {
+      await driver.close();
+      await appDs.destroy();
+      await db.cleanup();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL commits the lease asynchronously (SET LOCAL synchronous_commit = off inside the
+// acquiring statement); the setting must die with that statement's transaction, or the data
+// write that follows on the same pooled connection would lose its durability.
+
+describe('DatabaseDriver on postgres: commit durability', () => {
+  it('the asynchronous commit of a lease does not outlive its statement on the pooled connection', async () => {
+    const db = await openDb('postgres');
+    // One connection: the probe runs where the lease statement ran.
+    const appDs = new DataSource({ ...(dataSourceOptionsFromUrl(db.url) as object), poolSize: 1 } as DataSourceOptions);
+    const driver = new DatabaseDriver({ dataSource: appDs, table: db.table });
+    const setting = async (): Promise<string> => ((await appDs.query('SHOW synchronous_commit')) as Array<{ synchronous_commit: string }>)[0].synchronous_commit;
+    try {
+      await driver.open();
+      const before = await setting();
+      const id = newId();
+      await driver.write(id, makeRecord());
+      const { token, record } = await driver.lockAndRead(id, { waitMs: 500, ttlMs: 5000 });
+      expect(record).not.toBeNull();
+      expect(await setting()).toBe(before);
+      // The lease is committed (visible to another connection), asynchronous or not.
+      const rows: Array<{ lock_token: string }> = await db.admin.query(`SELECT lock_token FROM ${db.table} WHERE id = $1`, [id]);
+      expect(rows).toEqual([{ lock_token: token }]);
+      await driver.writeAndUnlock(id, makeRecord({ payload: 'after-lease' }), token);
+      expect((await driver.read(id))!.payload).toBe('after-lease');
+      expect(await setting()).toBe(before);
+    } finally {
+      await driver.close();
+      await appDs.destroy();
+      await db.cleanup();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL runs statements by ID as named prepared statements on the DataSource's pg pool; a
+// server that forgets them (a transaction-mode pooler, DISCARD ALL) must cost speed, not requests.
+
+describe('DatabaseDriver on postgres: prepared statements', () => {
+  it('prepares statements by ID on the pooled connection, and keeps working unnamed once the server has forgotten them', async () => {
+    const db = await openDb('postgres');
+    const appDs = new DataSource({ ...(dataSourceOptionsFromUrl(db.url) as object), poolSize: 1 } as DataSourceOptions);
+    const driver = new DatabaseDriver({ dataSource: appDs, table: db.table });
+    const prepared = async (): Promise<number> =>
+      Number(((await appDs.query(`SELECT COUNT(*) AS n FROM pg_prepared_statements WHERE starts_with(name, 'ml_session_stmt_')`)) as Array<{ n: string }>)[0].n);
+    try {
+      await driver.open();
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'v1' }));
+      let { token } = await driver.lockAndRead(id, { waitMs: 500, ttlMs: 5000 });
+      await driver.writeAndUnlock(id, makeRecord({ payload: 'v2' }), token);
+      expect(await prepared()).toBe(3); // upsert, lease, write + unlock
+      // The client still believes they exist; the server answers 26000 and the driver runs the text.
+      await appDs.query('DEALLOCATE ALL');
+      let record: SessionRecord | null;
+      ({ token, record } = await driver.lockAndRead(id, { waitMs: 500, ttlMs: 5000 }));
+      expect(record!.payload).toBe('v2');
+      await driver.writeAndUnlock(id, makeRecord({ payload: 'v3' }), token);
+      expect((await driver.read(id))!.payload).toBe('v3');
+      await expect(driver.writeAndUnlock(id, makeRecord({ payload: 'stale' }), token)).rejects.toBeInstanceOf(SessionLockException);
+      expect(await prepared()).toBe(0);
     } finally {
       await driver.close();
       await appDs.destroy();
