@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { close as closeCb, constants as fsConstants, open as openCb, read as readCb, type Stats } from 'node:fs';
-import { access, lstat, mkdir, open, opendir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { close as closeCb, constants as fsConstants, open as openCb, read as readCb, unlink as unlinkCb, write as writeCb, type Stats } from 'node:fs';
+import { access, lstat, mkdir, open, opendir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isValidSessionId } from '../contracts/session-id.js';
 import { SessionException, SessionLockException, SessionStoreUnavailableException } from '../contracts/session-exception.js';
@@ -295,14 +295,14 @@ export class FileDriver implements SessionDriver {
   /** Writes `body` to `temp` (0600, exclusive) and renames it over the record. */
   private async commit(temp: string, body: string, key: string, fenced: boolean, leaseEnd = Infinity): Promise<void> {
     try {
-      await writeFile(temp, body, { mode: FILE_MODE, flag: 'wx' });
+      await writeNewFile(temp, body);
     } catch (err) {
       if (codeOf(err) !== 'ENOENT') throw this.storeError('write a session', err);
       if (fenced) throw new SessionLockException(LOCK_LOST);
       // The directory was removed after open() (a tmp cleaner, an operator): recreate it once.
       await this.ensureRoot();
       try {
-        await writeFile(temp, body, { mode: FILE_MODE, flag: 'wx' });
+        await writeNewFile(temp, body);
       } catch (again) {
         throw this.storeError('write a session', again);
       }
@@ -744,6 +744,28 @@ async function renameUnlessMissing(from: string, to: string): Promise<boolean> {
 }
 
 const READ_CHUNK = 16 * 1024;
+
+/**
+ * Creates `path` (0600, exclusive) holding `body`: open, write, close with the callback API
+ * (no FileHandle bookkeeping). A failed write removes the partial file.
+ */
+function writeNewFile(path: string, body: string): Promise<void> {
+  const data = Buffer.from(body, 'utf8');
+  return new Promise((resolveWrite, rejectWrite) => {
+    openCb(path, 'wx', FILE_MODE, (openErr, fd) => {
+      if (openErr) return rejectWrite(openErr);
+      const fail = (err: Error): void => closeCb(fd, () => unlinkCb(path, () => rejectWrite(err)));
+      const from = (offset: number): void => {
+        writeCb(fd, data, offset, data.length - offset, null, (writeErr, written) => {
+          if (writeErr) return fail(writeErr);
+          if (offset + written < data.length) return from(offset + written);
+          closeCb(fd, (closeErr) => (closeErr ? rejectWrite(closeErr) : resolveWrite()));
+        });
+      };
+      from(0);
+    });
+  });
+}
 
 /**
  * The whole file as UTF-8, or null if it does not exist: open, read, close with the callback
