@@ -656,10 +656,23 @@ function isCollectable(loaded: { decoded: Decoded } | null, now: number): boolea
   return decoded.kind === 'garbage' || (decoded.kind === 'ok' && decoded.record.evictAt <= now);
 }
 
+/**
+ * Keys of recently used IDs: a request hashes its ID in lockAndRead and again in
+ * writeAndUnlock. Only validated IDs get in, so a hit is also a validation.
+ */
+const recentKeys = new Map<string, string>();
+const RECENT_KEYS_MAX = 1024;
+
 /** The file key of a session: SHA-256 of the validated ID, so that nothing client-supplied reaches a path. */
 function keyOf(id: string): string {
+  const known = recentKeys.get(id);
+  if (known !== undefined) return known;
   if (!isValidSessionId(id)) throw new SessionException('Refusing a malformed session ID before it reaches storage.');
-  return createHash('sha256').update(id).digest('hex');
+  const key = createHash('sha256').update(id).digest('hex');
+  // Oldest first out: a Map iterates in insertion order.
+  if (recentKeys.size >= RECENT_KEYS_MAX) recentKeys.delete(recentKeys.keys().next().value!);
+  recentKeys.set(id, key);
+  return key;
 }
 
 function encode(id: string, record: SessionRecord): string {
