@@ -219,6 +219,9 @@ describe('FileDriver specifics', () => {
       await writeFile(file, JSON.stringify({ v: 2, id, somethingNew: true }), { mode: 0o600 });
       await expect(d.read(id)).rejects.toThrow(/storage format v2/);
       await expect(d.read(id)).rejects.toBeInstanceOf(SessionException);
+      // lockAndRead does not keep the lock when the read fails.
+      await expect(d.lockAndRead!(id, { waitMs: 100, ttlMs: 10_000 })).rejects.toThrow(/storage format v2/);
+      await d.unlock(id, await d.lock(id, { waitMs: 0, ttlMs: 10_000 }));
       expect(await d.gc()).toBe(0);
       await expect(stat(file)).resolves.toBeDefined();
       await d.close();
@@ -244,7 +247,7 @@ describe('FileDriver specifics', () => {
   });
 
   describe('locking', () => {
-    it('two drivers on one directory (as two processes would) exclude each other and lose no update', async () => {
+    it.each([false, true])('two drivers on one directory (as two processes would) exclude each other and lose no update (lockAndRead/writeAndUnlock: %s)', async (combined) => {
       const other = new FileDriver({ path: root });
       await other.open();
       const id = newId();
@@ -254,15 +257,21 @@ describe('FileDriver specifics', () => {
       await Promise.all(
         drivers.map(async (d) => {
           for (let i = 0; i < 10; i++) {
-            const token = await d.lock(id, { waitMs: 10_000, ttlMs: 5000 });
+            const lockOptions = { waitMs: 10_000, ttlMs: 5000 };
+            const { token, record: r } = combined ? await d.lockAndRead!(id, lockOptions) : { token: await d.lock(id, lockOptions), record: null };
             inside++;
             maxInside = Math.max(maxInside, inside);
-            const r = await d.read(id);
-            const n = r ? Number(r.payload) : 0;
+            const n = Number((combined ? r : await d.read(id))?.payload ?? 0);
             await sleep(1);
-            await d.write(id, makeRecord({ payload: String(n + 1) }), token);
+            const next = makeRecord({ payload: String(n + 1) });
+            // Nobody can get in before the release, which comes after the write.
             inside--;
-            await d.unlock(id, token);
+            if (combined) {
+              await d.writeAndUnlock!(id, next, token);
+            } else {
+              await d.write(id, next, token);
+              await d.unlock(id, token);
+            }
           }
         }),
       );
