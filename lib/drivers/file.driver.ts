@@ -194,7 +194,7 @@ export class FileDriver implements SessionDriver {
 
   /**
    * Deletes expired and unreadable session files (a directory scan, `SCAN_BATCH` entries at a
-   * time) and resolves to how many; also removes idle lock directories of dead sessions and
+   * time) and resolves to how many; also removes idle lease directories of dead sessions and
    * leftovers of crashed processes. Entries it cannot handle are skipped and reported at the end.
    */
   async gc(): Promise<number> {
@@ -578,7 +578,7 @@ export class FileDriver implements SessionDriver {
         if (loaded === null || !isCollectable(loaded, now)) return 0;
         return (await this.unlinkIfSame(this.recordPath(key), loaded.stats)) ? 1 : 0;
       } finally {
-        // With the record gone, releasing also removes the lock directory.
+        // With the record gone, releasing also removes the lease directory.
         await this.release(key, token);
       }
     }
@@ -705,7 +705,7 @@ function parseToken(token: string): { expiresAt: number } | null {
   return m ? { expiresAt: Number(m[1]) } : null;
 }
 
-/** A released hold directory is normally empty: rmdir is one call where rm({ recursive }) is several. */
+/** A released lease directory is normally empty: rmdir is one call where rm({ recursive }) is several. */
 async function removeTree(path: string): Promise<void> {
   try {
     await rmdir(path);
