@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, readlink, rm, stat, utimes, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileDriver } from '../../lib/drivers/file.driver.js';
@@ -60,19 +60,16 @@ describe('FileDriver specifics', () => {
       expect(stored).toMatchObject({ v: 1, id });
     });
 
-    it('lock directories are 0700; a generation is a symlink naming the holder\'s directory', async () => {
+    it('lease directories are 0700 and hold one entry: held.<token> while locked, free once released', async () => {
       const id = newId();
       await driver.write(id, makeRecord());
       const token = await driver.lock(id, { waitMs: 1000, ttlMs: 10_000 });
-      const lockDir = join(root, `${keyOf(id)}.lock`);
-      expect((await stat(lockDir)).mode & 0o777).toBe(0o700);
-      const names = await readdir(lockDir);
-      const gen = names.find((n) => n.startsWith('gen.'))!;
-      const hold = names.find((n) => n.startsWith('hold.'))!;
-      expect(await readlink(join(lockDir, gen))).toBe(hold);
-      expect(hold).toBe(`hold.${token}`);
-      expect((await stat(join(lockDir, hold))).mode & 0o777).toBe(0o700);
+      const leaseDir = join(root, `${keyOf(id)}.lease`);
+      expect((await stat(leaseDir)).mode & 0o777).toBe(0o700);
+      expect(await readdir(leaseDir)).toEqual([`held.${token}`]);
+      expect((await stat(join(leaseDir, `held.${token}`))).mode & 0o777).toBe(0o700);
       await driver.unlock(id, token);
+      expect(await readdir(leaseDir)).toEqual(['free']);
     });
 
     it('works on a directory that does not exist yet, and recreates it if it is removed after open()', async () => {
@@ -155,8 +152,7 @@ describe('FileDriver specifics', () => {
       const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
       await Promise.all([driver.write(id, makeRecord({ payload: 'x' }), token), driver.read(id)]);
       await driver.write(id, makeRecord({ payload: 'y' }), token);
-      const hold = (await readdir(join(root, `${keyOf(id)}.lock`))).find((n) => n.startsWith('hold.'))!;
-      expect(await readdir(join(root, `${keyOf(id)}.lock`, hold))).toEqual([]);
+      expect(await readdir(join(root, `${keyOf(id)}.lease`, `held.${token}`))).toEqual([]);
       await driver.unlock(id, token);
       expect((await driver.read(id))!.payload).toBe('y');
     });
@@ -174,11 +170,19 @@ describe('FileDriver specifics', () => {
       await writeFile(stale, 'half a reco');
       const old = new Date(Date.now() - 3_600_000);
       await utimes(stale, old, old);
+      // Lock directories of the previous lock protocol (a rolling upgrade): removed once idle that long.
+      const legacyFresh = `${keyOf(newId())}.lock`;
+      const legacyStale = `${keyOf(id)}.lock`;
+      await mkdir(join(dir, legacyFresh, 'hold.x'), { recursive: true });
+      await mkdir(join(dir, legacyStale, 'hold.y'), { recursive: true });
+      await utimes(join(dir, legacyStale), old, old);
       expect((await d.listByUser('tmp-user')).map((s) => s.id)).toEqual([id]);
       expect(await d.gc()).toBe(0);
       const names = await readdir(dir);
       expect(names).toContain('.tmp.crash-fresh');
       expect(names).not.toContain('.tmp.crash-stale');
+      expect(names).toContain(legacyFresh);
+      expect(names).not.toContain(legacyStale);
       expect(await d.read(id)).not.toBeNull();
       await d.close();
     });
@@ -215,6 +219,9 @@ describe('FileDriver specifics', () => {
       await writeFile(file, JSON.stringify({ v: 2, id, somethingNew: true }), { mode: 0o600 });
       await expect(d.read(id)).rejects.toThrow(/storage format v2/);
       await expect(d.read(id)).rejects.toBeInstanceOf(SessionException);
+      // lockAndRead does not keep the lock when the read fails.
+      await expect(d.lockAndRead!(id, { waitMs: 100, ttlMs: 10_000 })).rejects.toThrow(/storage format v2/);
+      await d.unlock(id, await d.lock(id, { waitMs: 0, ttlMs: 10_000 }));
       expect(await d.gc()).toBe(0);
       await expect(stat(file)).resolves.toBeDefined();
       await d.close();
@@ -240,7 +247,7 @@ describe('FileDriver specifics', () => {
   });
 
   describe('locking', () => {
-    it('two drivers on one directory (as two processes would) exclude each other and lose no update', async () => {
+    it.each([false, true])('two drivers on one directory (as two processes would) exclude each other and lose no update (lockAndRead/writeAndUnlock: %s)', async (combined) => {
       const other = new FileDriver({ path: root });
       await other.open();
       const id = newId();
@@ -250,15 +257,21 @@ describe('FileDriver specifics', () => {
       await Promise.all(
         drivers.map(async (d) => {
           for (let i = 0; i < 10; i++) {
-            const token = await d.lock(id, { waitMs: 10_000, ttlMs: 5000 });
+            const lockOptions = { waitMs: 10_000, ttlMs: 5000 };
+            const { token, record: r } = combined ? await d.lockAndRead!(id, lockOptions) : { token: await d.lock(id, lockOptions), record: null };
             inside++;
             maxInside = Math.max(maxInside, inside);
-            const r = await d.read(id);
-            const n = r ? Number(r.payload) : 0;
+            const n = Number((combined ? r : await d.read(id))?.payload ?? 0);
             await sleep(1);
-            await d.write(id, makeRecord({ payload: String(n + 1) }), token);
+            const next = makeRecord({ payload: String(n + 1) });
+            // Nobody can get in before the release, which comes after the write.
             inside--;
-            await d.unlock(id, token);
+            if (combined) {
+              await d.writeAndUnlock!(id, next, token);
+            } else {
+              await d.write(id, next, token);
+              await d.unlock(id, token);
+            }
           }
         }),
       );
@@ -364,19 +377,53 @@ describe('FileDriver specifics', () => {
     it('a lock on an ID without a record leaves no directory behind once released', async () => {
       const id = newId();
       const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
-      expect(await readdir(root)).toContain(`${keyOf(id)}.lock`);
+      expect(await readdir(root)).toContain(`${keyOf(id)}.lease`);
       await driver.unlock(id, token);
-      expect(await readdir(root)).not.toContain(`${keyOf(id)}.lock`);
+      expect(await readdir(root)).not.toContain(`${keyOf(id)}.lease`);
     });
 
-    it('a live session keeps a single generation file however often it is locked', async () => {
+    it('a live session keeps a single lease entry however often it is locked', async () => {
       const id = newId();
       await driver.write(id, makeRecord());
       for (let i = 0; i < 20; i++) {
         const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
         await driver.unlock(id, token);
       }
-      expect(await readdir(join(root, `${keyOf(id)}.lock`))).toHaveLength(1);
+      expect(await readdir(join(root, `${keyOf(id)}.lease`))).toEqual(['free']);
+    });
+
+    it('writeAndUnlock commits and releases; a lease directory emptied by a crash mid-release does not block', async () => {
+      const id = newId();
+      const { token, record } = await driver.lockAndRead!(id, { waitMs: 500, ttlMs: 10_000 });
+      expect(record).toBeNull();
+      await driver.writeAndUnlock!(id, makeRecord({ payload: 'one' }), token);
+      const leaseDir = join(root, `${keyOf(id)}.lease`);
+      expect(await readdir(leaseDir)).toEqual(['free']);
+      expect((await driver.read(id))!.payload).toBe('one');
+      // A process killed between moving its lease out and removing the directory.
+      await rm(join(leaseDir, 'free'), { recursive: true });
+      const again = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      await driver.unlock(id, again);
+      // A directory with foreign content and no lease (made by hand) is moved away, not waited on forever.
+      await rm(join(leaseDir, 'free'), { recursive: true });
+      await writeFile(join(leaseDir, 'junk'), 'x');
+      const third = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      expect(await readdir(leaseDir)).toEqual([`held.${third}`]);
+      await driver.unlock(id, third);
+    });
+
+    it('a takeover drops the temp files of the expired holder\'s unfinished write', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'before' }));
+      const dead = await driver.lock(id, { waitMs: 500, ttlMs: 100 });
+      const leaseDir = join(root, `${keyOf(id)}.lease`);
+      await writeFile(join(leaseDir, `held.${dead}`, 'w.unfinished.tmp'), 'partial');
+      await sleep(150);
+      const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      expect(await readdir(join(leaseDir, `held.${token}`))).toEqual([]);
+      await expect(driver.write(id, makeRecord({ payload: 'stale' }), dead)).rejects.toBeInstanceOf(SessionLockException);
+      await driver.unlock(id, token);
+      expect((await driver.read(id))!.payload).toBe('before');
     });
 
     it('close() stops a waiting lock', async () => {
@@ -447,8 +494,9 @@ describe('FileDriver specifics', () => {
       expect(await d.gc()).toBe(dead.length);
       const names = await readdir(dir);
       expect(names.filter((n) => n.endsWith('.json'))).toHaveLength(live.length);
-      expect(names).not.toContain(`${keyOf(dead[0])}.lock`);
-      expect(names).toContain(`${keyOf(live[1])}.lock`);
+      expect(names).not.toContain(`${keyOf(dead[0])}.lease`);
+      expect(names).toContain(`${keyOf(live[1])}.lease`);
+      expect(names).toContain(`${keyOf(live[0])}.lease`); // a live session keeps its lease even when its holder crashed
       for (const id of live) expect(await d.read(id)).not.toBeNull();
       expect(await d.gc()).toBe(0);
       // The live session's crashed lock is simply taken over; the held one still excludes.
