@@ -199,7 +199,11 @@ export class RedisDriver implements SessionDriver {
   async extend(id: string, token: string, ttlMs: number): Promise<boolean> {
     assertId(id);
     const ttl = String(Math.max(1, Math.ceil(ttlMs)));
-    return Number(await this.run((c) => this.evalScript(c, EXTEND_SCRIPT, [this.lockKey(id)], [token, ttl]))) === 1;
+    const reply = this.run((c) => this.evalScript(c, EXTEND_SCRIPT, [this.lockKey(id)], [token, ttl]));
+    // Someone waits on a renewal: the next request of a hot session (a hand-over), or a long
+    // handler. So this turn's commands leave now instead of at its end (coalesceWrites).
+    this.uncork();
+    return Number(await reply) === 1;
   }
 
   /** Lock and read in one round trip per attempt (`SET NX PX` and `GET` in one write). */
