@@ -179,8 +179,8 @@ export class SessionManager implements SessionHandleHost {
    * Whether the commit may keep the store lock and hand it, with the record, to the next request
    * of this session waiting in this process, instead of unlocking for it to lock again: on a hot
    * session one store round trip per request (write + renew) instead of two (write + unlock, then
-   * lock + read). Only for the plain case (same ID, nothing to
-   * destroy) and drivers that can renew a lock, since the next holder's time starts now.
+   * lock + read). Only for the plain case (same ID, nothing to destroy) and drivers that can
+   * renew a lock, since the next holder's time starts now.
    */
   private mayHandOver(handle: SessionHandle): boolean {
     return (
@@ -192,7 +192,11 @@ export class SessionManager implements SessionHandleHost {
     );
   }
 
-  /** Ends the request's hold on its session: hands the store lock to the next local request if prepared, else unlocks; then ends the local turn. */
+  /**
+   * Ends the request's hold on its session, on every path (commit, release, downgrade): hands the
+   * store lock to the next local request if the commit prepared a baton, else unlocks; then ends
+   * the local turn.
+   */
   private async endLock(handle: SessionHandle): Promise<void> {
     const { lockedId, lockToken, baton, localTurn } = handle;
     handle.lockToken = null;
@@ -258,12 +262,7 @@ export class SessionManager implements SessionHandleHost {
     if (handle.readOnly) return;
     this.stopRenewal(handle);
     handle.readOnly = true;
-    if (handle.lockToken !== null) {
-      const { lockedId, lockToken } = handle;
-      handle.lockToken = null;
-      await this.quietUnlock(lockedId!, lockToken);
-    }
-    this.passTurn(handle);
+    await this.endLock(handle);
   }
 
   /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */
@@ -275,12 +274,7 @@ export class SessionManager implements SessionHandleHost {
     }
     handle.finished = true;
     this.stopRenewal(handle);
-    if (handle.lockToken !== null) {
-      const { lockedId, lockToken } = handle;
-      handle.lockToken = null;
-      await this.quietUnlock(lockedId!, lockToken);
-    }
-    this.passTurn(handle);
+    await this.endLock(handle);
   }
 
   /**
