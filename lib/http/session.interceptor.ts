@@ -16,8 +16,12 @@ import { describeError } from '../core/session-id.util.js';
 @Injectable()
 export class SessionInterceptor implements NestInterceptor {
   private readonly logger = new Logger('Session');
-  /** Per handler: its `@SessionReadOnly()` and `@Sse()` marks (metadata never changes after start-up). */
-  private readonly marks = new WeakMap<object, { readOnly: boolean; sse: boolean }>();
+  /**
+   * Per handler and controller class: its `@SessionReadOnly()` and `@Sse()` marks (metadata never
+   * changes after start-up). Keyed by both, since one inherited handler may serve a read-only and a
+   * locking controller.
+   */
+  private readonly marks = new WeakMap<object, WeakMap<object, { readOnly: boolean; sse: boolean }>>();
 
   constructor(
     private readonly lifecycle: SessionLifecycle,
@@ -41,13 +45,16 @@ export class SessionInterceptor implements NestInterceptor {
 
   private marksOf(context: ExecutionContext): { readOnly: boolean; sse: boolean } {
     const handler = context.getHandler();
-    let marks = this.marks.get(handler);
+    const type = context.getClass();
+    let byClass = this.marks.get(handler);
+    if (!byClass) this.marks.set(handler, (byClass = new WeakMap()));
+    let marks = byClass.get(type);
     if (!marks) {
       marks = {
-        readOnly: this.reflector.getAllAndOverride<boolean>(SESSION_READ_ONLY, [handler, context.getClass()]) === true,
+        readOnly: this.reflector.getAllAndOverride<boolean>(SESSION_READ_ONLY, [handler, type]) === true,
         sse: Reflect.getMetadata(SSE_METADATA, handler) === true,
       };
-      this.marks.set(handler, marks);
+      byClass.set(type, marks);
     }
     return marks;
   }

@@ -37,6 +37,21 @@ class AdminUsersController {
   }
 }
 
+/** One handler function shared by two controllers: only the class says whether it is read-only. */
+class NotesBase {
+  @Get('mode')
+  mode(@Session() s: SessionInterface) {
+    return { readOnly: s.readOnly };
+  }
+}
+
+@Controller('notes-rw')
+class LockingNotesController extends NotesBase {}
+
+@Controller('notes-ro')
+@SessionReadOnly()
+class ReadOnlyNotesController extends NotesBase {}
+
 @Module({ controllers: [AdminUsersController] })
 class AdminModule {}
 
@@ -44,7 +59,7 @@ describe.each(PLATFORMS)('@SessionReadOnly() follows the handler (%s)', (platfor
   let t: TestApp;
   beforeAll(async () => {
     t = await createTestApp(platform, {}, {
-      controllers: [ItemsController],
+      controllers: [ItemsController, LockingNotesController, ReadOnlyNotesController],
       imports: [AdminModule, RouterModule.register([{ path: 'admin', module: AdminModule }])],
     });
   });
@@ -58,6 +73,15 @@ describe.each(PLATFORMS)('@SessionReadOnly() follows the handler (%s)', (platfor
     expect(res.body.readOnly).toBe(false);
     expect((await b.get('/s/get')).body.data.draft).toBe(true);
     expect((await b.get('/items/42')).body).toEqual({ id: '42', readOnly: true });
+  });
+
+  it('an inherited handler follows its controller: read-only under a @SessionReadOnly() class, locking under another', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 1 });
+    for (let i = 0; i < 2; i++) {
+      expect((await b.get('/notes-rw/mode')).body).toEqual({ readOnly: false });
+      expect((await b.get('/notes-ro/mode')).body).toEqual({ readOnly: true });
+    }
   });
 
   it('a read-only handler under a RouterModule prefix runs without holding the lock', async () => {
