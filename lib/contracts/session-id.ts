@@ -14,8 +14,9 @@ export function isValidSessionId(id: unknown): id is string {
 
 /**
  * A lock token: 122 random bits from `randomUUID()`, which draws from a cached entropy pool and is
- * far cheaper per call than `randomBytes()` on this once-per-request path. Only needs to be unique.
+ * far cheaper per call than `randomBytes()` on this once-per-request path. Only needs to be unique,
+ * so it is used as it comes (36 characters, dashes included).
  */
 export function newLockToken(): string {
-  return randomUUID().replace(/-/g, '');
+  return randomUUID();
 }

@@ -68,7 +68,7 @@ export class SessionManager implements SessionHandleHost {
 
     const lock = !readOnly && this.options.lock.enabled;
     const started = Date.now();
-    const turn = lock ? await this.localTurn(id) : null;
+    const turn = lock ? (this.localQueue.tryAcquire(id) ?? (await this.localTurn(id))) : null;
     const lockOptions = { waitMs: Math.max(0, this.options.lock.waitMs - (Date.now() - started)), ttlMs: this.options.lock.ttlMs };
     let record: SessionRecord | null;
     let token: string | null = null;

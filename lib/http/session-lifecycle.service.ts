@@ -33,6 +33,23 @@ export function getSessionContext(req: unknown): SessionRequestContext | undefin
   return r[CONTEXT] ?? r.raw?.[CONTEXT];
 }
 
+const WATCH = Symbol('ml-session:close-watch');
+
+/** What the response's `close` listener needs: set before the lock wait, `ctx` once loaded. */
+interface CloseWatch {
+  closed: boolean;
+  ctx: SessionRequestContext | undefined;
+  lifecycle: SessionLifecycle;
+}
+
+/** The safety net: a response that closes while its session is still `loaded` releases the lock unwritten. */
+function onResponseClose(this: ServerResponse): void {
+  const watch = (this as { [WATCH]?: CloseWatch })[WATCH];
+  if (!watch) return;
+  watch.closed = true;
+  if (watch.ctx?.phase === 'loaded') void watch.lifecycle.abandon(watch.ctx);
+}
+
 /** The HTTP side of the lifecycle, shared by the middleware (start) and the interceptor (commit). */
 @Injectable()
 export class SessionLifecycle {
@@ -52,13 +69,11 @@ export class SessionLifecycle {
     const { trustProxy } = this.options;
     const cookie = readSessionCookie(req.headers.cookie, this.options.cookie.name);
     // Listen before waiting for the lock: a client that gives up while we wait must not leave
-    // the lock held until its TTL.
-    let closed = false;
-    let ctx: SessionRequestContext | undefined;
-    res.once('close', () => {
-      closed = true;
-      if (ctx?.phase === 'loaded') void this.abandon(ctx);
-    });
+    // the lock held until its TTL. One shared listener and a small record on `res`, not a
+    // closure + once() wrapper per request.
+    const watch: CloseWatch = { closed: false, ctx: undefined, lifecycle: this };
+    (res as { [WATCH]?: CloseWatch })[WATCH] = watch;
+    res.on('close', onResponseClose);
     let handle: SessionHandle;
     try {
       handle = await this.manager.start(
@@ -71,13 +86,14 @@ export class SessionLifecycle {
       }
       throw err;
     }
-    ctx = {
+    const ctx: SessionRequestContext = {
       handle,
       phase: 'loaded',
       secure: isSecureRequest(req, trustProxy),
       xsrfSeen: this.options.csrf.xsrfCookie ? readCookie(req.headers.cookie, XSRF_COOKIE) : null,
     };
-    if (closed) {
+    watch.ctx = ctx;
+    if (watch.closed) {
       await this.abandon(ctx);
       return false;
     }

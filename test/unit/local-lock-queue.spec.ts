@@ -24,6 +24,21 @@ describe('LocalLockQueue', () => {
     (await q.acquire('a', 10)).release(); // free again
   });
 
+  it('tryAcquire grants a free ID at once and refuses a held one without joining the line', async () => {
+    const q = new LocalLockQueue<string>();
+    const first = q.tryAcquire('a');
+    expect(first).not.toBeNull();
+    expect(q.tryAcquire('a')).toBeNull();
+    expect(q.hasWaiter('a')).toBe(false); // the refusal did not queue anything
+    const waiter = q.acquire('a', 1000);
+    expect(q.hasWaiter('a')).toBe(true);
+    first!.release();
+    const second = await waiter;
+    expect(q.tryAcquire('a')).toBeNull(); // still held, by the waiter now
+    second.release();
+    q.tryAcquire('a')!.release(); // free again
+  });
+
   it('a waiter that times out leaves the line with SessionLockException and is never granted', async () => {
     const q = new LocalLockQueue<string>();
     const held = await q.acquire('a', 1000);
