@@ -30,7 +30,7 @@ describe('sample app in a real browser (headless Chromium)', () => {
   let browser: Browser;
   let base: string;
   let evilUrl: string;
-  let storage: string;
+  let storage: string | undefined;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does).`);
@@ -68,7 +68,7 @@ describe('sample app in a real browser (headless Chromium)', () => {
     await browser?.close();
     evil?.close();
     app?.kill('SIGTERM');
-    rmSync(storage, { recursive: true, force: true });
+    if (storage) rmSync(storage, { recursive: true, force: true }); // unset when beforeAll failed early
   });
 
   it('signs in, shows the flash once, saves a CSRF-protected form, rejects a cross-site post, signs out for good', async () => {
