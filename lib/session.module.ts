@@ -104,6 +104,7 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
     private readonly reflector: Reflector,
     @Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions,
     @Inject(SessionDriver) private readonly driver: SessionDriver,
+    private readonly lifecycle: SessionLifecycle,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {}
 
@@ -138,13 +139,21 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
     }
   }
 
-  /** On Fastify, `request.session` (not only `request.raw.session`) for guards and handlers. */
+  /**
+   * `request.session` as a getter on the platform's request: on Fastify (not only
+   * `request.raw.session`) for guards and handlers; on Express instead of a property stored on
+   * every `req`, which cost about 4 µs per request in profiles.
+   */
   onModuleInit(): void {
     const adapter = this.adapterHost?.httpAdapter;
+    if (adapter?.getType() === 'express') {
+      this.defineExpressSessionGetter((adapter.getInstance() as { request?: object }).request);
+      return;
+    }
     if (!adapter || adapter.getType() !== 'fastify') return;
     const fastify = adapter.getInstance() as {
       hasRequestDecorator(name: string): boolean;
-      decorateRequest(name: string, value: { getter(this: { raw: unknown }): unknown }): void;
+      decorateRequest(name: string, value: { getter(this: { raw: unknown }): unknown; setter(this: object, value: unknown): void }): void;
     };
     if (fastify.hasRequestDecorator('session')) {
       this.logger.warn('request.session is already decorated on Fastify (@fastify/session?); use @Session() or request.raw.session.');
@@ -154,7 +163,32 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
       getter() {
         return getSessionContext(this.raw)?.handle;
       },
+      // As on Express: an application may put its own value there for its own request.
+      setter(value) {
+        shadowSession(this, value);
+      },
     });
+  }
+
+  /**
+   * `req.session` read from the request's session context, on the prototype Express gives every
+   * `req` of this app (`app.request`). Assigning `req.session` still works (an own property then
+   * shadows the getter). If something else already defined it there, requests get the property
+   * stored as before.
+   */
+  private defineExpressSessionGetter(requestProto: object | undefined): void {
+    if (!requestProto || Object.prototype.hasOwnProperty.call(requestProto, 'session')) return;
+    Object.defineProperty(requestProto, 'session', {
+      configurable: true,
+      enumerable: false,
+      get(this: object): unknown {
+        return getSessionContext(this)?.handle;
+      },
+      set(this: object, value: unknown) {
+        shadowSession(this, value);
+      },
+    });
+    this.lifecycle.useSessionGetter();
   }
 
   onApplicationBootstrap(): void {
@@ -211,6 +245,11 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
     }
     return routes;
   }
+}
+
+/** An application's own `request.session` value: an own property over the getter, for that request only. */
+function shadowSession(request: object, value: unknown): void {
+  Object.defineProperty(request, 'session', { value, writable: true, configurable: true, enumerable: true });
 }
 
 /** JSON (or the user's serializer), wrapped in AES-256-GCM when keys are configured. */

@@ -8,7 +8,17 @@ import { SESSION_RESOLVED_OPTIONS } from '../core/session.constants.js';
 import { readCookie, readSessionCookie, serializeCookie } from './cookie.util.js';
 import { clientIp, isSecureRequest, userAgent } from './request-info.util.js';
 
-const CONTEXT = Symbol.for('ml-session:context');
+/**
+ * Request (Express `req`, or Fastify's raw `IncomingMessage`) → its session context. A WeakMap
+ * rather than a property on the request: adding a property to Express' `req`/`res` took about
+ * 2 µs per store in profiles (a slow-path store on objects of many shapes). Kept in the global
+ * symbol registry so that two copies of this package in one process still see each other's
+ * requests (the "mounted twice" check).
+ */
+const contexts: WeakMap<object, SessionRequestContext> = ((globalThis as { [key: symbol]: unknown })[Symbol.for('ml-session:contexts')] ??= new WeakMap()) as WeakMap<
+  object,
+  SessionRequestContext
+>;
 const XSRF_COOKIE = 'XSRF-TOKEN';
 
 /**
@@ -29,31 +39,15 @@ export interface SessionRequestContext {
 /** The session on a request (Express `req`, Fastify `request` or its raw `IncomingMessage`), if the middleware ran. */
 export function getSessionContext(req: unknown): SessionRequestContext | undefined {
   if (typeof req !== 'object' || req === null) return undefined;
-  const r = req as { [CONTEXT]?: SessionRequestContext; raw?: { [CONTEXT]?: SessionRequestContext } };
-  return r[CONTEXT] ?? r.raw?.[CONTEXT];
-}
-
-const WATCH = Symbol('ml-session:close-watch');
-
-/** What the response's `close` listener needs: set before the lock wait, `ctx` once loaded. */
-interface CloseWatch {
-  closed: boolean;
-  ctx: SessionRequestContext | undefined;
-  lifecycle: SessionLifecycle;
-}
-
-/** The safety net: a response that closes while its session is still `loaded` releases the lock unwritten. */
-function onResponseClose(this: ServerResponse): void {
-  const watch = (this as { [WATCH]?: CloseWatch })[WATCH];
-  if (!watch) return;
-  watch.closed = true;
-  if (watch.ctx?.phase === 'loaded') void watch.lifecycle.abandon(watch.ctx);
+  return contexts.get(req) ?? contexts.get((req as { raw?: object }).raw as object);
 }
 
 /** The HTTP side of the lifecycle, shared by the middleware (start) and the interceptor (commit). */
 @Injectable()
 export class SessionLifecycle {
   private readonly logger = new Logger('Session');
+  /** True when `req.session` is a getter over the context (Express, see SessionModule): nothing to store per request. */
+  private sessionGetter = false;
 
   constructor(
     private readonly manager: SessionManager,
@@ -65,15 +59,17 @@ export class SessionLifecycle {
    * Resolves to false when the client went away meanwhile (the lock is already released).
    */
   async begin(req: IncomingMessage, res: ServerResponse, readOnly: boolean): Promise<boolean> {
-    if ((req as { [CONTEXT]?: unknown })[CONTEXT]) return true; // mounted twice: the first one owns it
+    if (contexts.has(req)) return true; // mounted twice: the first one owns it
     const { trustProxy } = this.options;
     const cookie = readSessionCookie(req.headers.cookie, this.options.cookie.name);
     // Listen before waiting for the lock: a client that gives up while we wait must not leave
-    // the lock held until its TTL. One shared listener and a small record on `res`, not a
-    // closure + once() wrapper per request.
-    const watch: CloseWatch = { closed: false, ctx: undefined, lifecycle: this };
-    (res as { [WATCH]?: CloseWatch })[WATCH] = watch;
-    res.on('close', onResponseClose);
+    // the lock held until its TTL. (`close` fires once: `on`, without once()'s wrapper.)
+    let closed = false;
+    let ctx: SessionRequestContext | undefined;
+    res.on('close', () => {
+      closed = true;
+      if (ctx?.phase === 'loaded') void this.abandon(ctx);
+    });
     let handle: SessionHandle;
     try {
       handle = await this.manager.start(
@@ -86,19 +82,18 @@ export class SessionLifecycle {
       }
       throw err;
     }
-    const ctx: SessionRequestContext = {
+    ctx = {
       handle,
       phase: 'loaded',
       secure: isSecureRequest(req, trustProxy),
       xsrfSeen: this.options.csrf.xsrfCookie ? readCookie(req.headers.cookie, XSRF_COOKIE) : null,
     };
-    watch.ctx = ctx;
-    if (watch.closed) {
+    if (closed) {
       await this.abandon(ctx);
       return false;
     }
-    (req as { [CONTEXT]?: SessionRequestContext })[CONTEXT] = ctx;
-    (req as { session?: unknown }).session = handle;
+    contexts.set(req, ctx);
+    if (!this.sessionGetter) (req as { session?: unknown }).session = handle;
     return true;
   }
 
@@ -126,9 +121,16 @@ export class SessionLifecycle {
       return;
     }
     ctx.handle = await this.manager.upgrade(ctx.handle);
-    // On Fastify `request.session` is a getter over the raw request's context: set the raw one only.
+    // On Express with the getter, `req.session` already reads ctx.handle. On Fastify
+    // `request.session` is a getter over the raw request's context: set the raw one only.
+    if (this.sessionGetter) return;
     const target = (req.raw ?? req) as { session?: unknown };
     target.session = ctx.handle;
+  }
+
+  /** Called once at start-up when `req.session` is served by a getter on the request prototype. */
+  useSessionGetter(): void {
+    this.sessionGetter = true;
   }
 
   /** Release without writing (the handler never ran, or its result was abandoned). */

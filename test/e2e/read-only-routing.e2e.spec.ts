@@ -4,7 +4,7 @@
  * handler under a RouterModule prefix (which the path guess misses) still runs in parallel.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { Controller, Get, Module, Param } from '@nestjs/common';
+import { Controller, Get, Module, Param, Req } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
 import { Session, SessionReadOnly } from '../../lib/http/session.decorators.js';
 import type { SessionInterface } from '../../lib/contracts/session.interface.js';
@@ -15,9 +15,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 @Controller('items')
 class ItemsController {
   @Get('new')
-  create(@Session() s: SessionInterface) {
+  create(@Session() s: SessionInterface, @Req() req: { session?: unknown }) {
     s.set('draft', true); // shares the `:id` pattern below, but changes the session
-    return { ok: true, readOnly: s.readOnly };
+    // Started read-only by path, upgraded by the handler: `req.session` must be the new handle too.
+    return { ok: true, readOnly: s.readOnly, requestSessionIsHandle: req.session === s };
   }
 
   @Get(':id')
@@ -71,6 +72,7 @@ describe.each(PLATFORMS)('@SessionReadOnly() follows the handler (%s)', (platfor
     const res = await b.get('/items/new');
     expect(res.status).toBe(200);
     expect(res.body.readOnly).toBe(false);
+    expect(res.body.requestSessionIsHandle).toBe(true);
     expect((await b.get('/s/get')).body.data.draft).toBe(true);
     expect((await b.get('/items/42')).body).toEqual({ id: '42', readOnly: true });
   });
