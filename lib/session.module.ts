@@ -128,15 +128,17 @@ export class SessionModule implements NestModule, OnModuleInit, OnApplicationBoo
     };
   }
 
-  /** Every route gets the locking middleware, except `@SessionReadOnly()` routes, which get the read-only one. */
+  /**
+   * `@SessionReadOnly()` routes get the read-only middleware, mounted first; every route then gets
+   * the locking one, which steps aside when the read-only one already started the session. Not
+   * `exclude()`: Nest matches every request against the excluded routes (a few µs per request on
+   * every route), while this costs one WeakMap lookup, and a request is never left without a
+   * session if the two matchers disagree (trailing slash, HEAD).
+   */
   configure(consumer: MiddlewareConsumer): void {
     const readOnly = this.readOnlyRoutes();
-    if (readOnly.length > 0) {
-      consumer.apply(SessionMiddleware).exclude(...readOnly).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
-      consumer.apply(SessionReadOnlyMiddleware).forRoutes(...readOnly);
-    } else {
-      consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
-    }
+    if (readOnly.length > 0) consumer.apply(SessionReadOnlyMiddleware).forRoutes(...readOnly);
+    consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
   }
 
   /**
