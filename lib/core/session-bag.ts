@@ -55,7 +55,7 @@ export class SessionBag {
 
   get(key: string, defaultValue?: unknown): unknown {
     const node = this.lookup(key);
-    return node === undefined ? defaultValue : structuredClone(node);
+    return node === undefined ? defaultValue : copyOut(node);
   }
 
   has(key: string): boolean {
@@ -144,7 +144,7 @@ export class SessionBag {
 
   getFlash(key: string, defaultValue?: unknown): unknown {
     const entry = this.flashes.get(key);
-    return entry === undefined ? defaultValue : structuredClone(entry.value);
+    return entry === undefined ? defaultValue : copyOut(entry.value);
   }
 
   hasFlash(key: string): boolean {
@@ -197,7 +197,24 @@ function toStorable(value: unknown, key: string): unknown {
     throw new TypeError(`Session value for "${key}" is a ${typeof value}: store JSON-compatible values only.`);
   }
   // JSON round trip: what the request sees now is exactly what the next request will read.
-  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+  // Primitives take the round trip's result directly (it is the per-request common case).
+  switch (typeof value) {
+    case 'undefined':
+      return undefined;
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      // As JSON: NaN and ±Infinity become null, -0 becomes 0.
+      return Number.isFinite(value) ? value + 0 : null;
+    default:
+      return value === null ? null : JSON.parse(JSON.stringify(value));
+  }
+}
+
+/** A copy for the caller: objects and arrays are cloned so changes need `set()`; primitives need no copy. */
+function copyOut(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? structuredClone(value) : value;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

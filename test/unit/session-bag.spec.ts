@@ -30,6 +30,18 @@ describe('SessionBag', () => {
     expect(bag.get('o')).toEqual({ list: [1] });
   });
 
+  it('primitives are stored exactly as a JSON round trip would leave them (what the next request reads)', () => {
+    const samples: unknown[] = [0, -0, 1.5, -7, Number.MAX_VALUE, NaN, Infinity, -Infinity, '', 'a\u0000b', '\ud800 lone', 'ü', true, false, null];
+    const bag = new SessionBag();
+    samples.forEach((v, i) => bag.set(`k${i}`, v));
+    bag.flash('f', NaN);
+    const roundTrip = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+    samples.forEach((v, i) => expect(Object.is(bag.get(`k${i}`), roundTrip(v))).toBe(true));
+    expect(bag.getFlash('f')).toBeNull();
+    // And the stored form serializes to the same JSON as before.
+    expect(JSON.stringify(bag.toStored().data)).toBe(JSON.stringify(Object.fromEntries(samples.map((v, i) => [`k${i}`, v]))));
+  });
+
   it('refuses non-JSON values, reserved segments and empty keys with clear errors', () => {
     const bag = new SessionBag();
     expect(() => bag.set('f', () => 1)).toThrow(/JSON-compatible/);
