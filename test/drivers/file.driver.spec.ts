@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileDriver } from '../../lib/drivers/file.driver.js';
@@ -57,7 +57,8 @@ describe('FileDriver specifics', () => {
       const names = await readdir(root);
       expect(names.some((n) => n.includes(id))).toBe(false);
       const stored = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-      expect(stored).toMatchObject({ v: 1, id });
+      expect(stored).toMatchObject({ v: 2, id });
+      expect(stored.c).toMatch(/^[0-9a-f]{8}$/);
     });
 
     it('lease directories are 0700 and hold one entry: held.<token> while locked, free once released', async () => {
@@ -147,14 +148,124 @@ describe('FileDriver specifics', () => {
       expect(reads).toBeGreaterThan(5);
     });
 
-    it('fenced writes are atomic too, and leave no temp file behind', async () => {
+    it('fenced writes are atomic too, and leave no temp file behind (only the spare, in the holder\'s lease directory)', async () => {
       const id = newId();
       const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
       await Promise.all([driver.write(id, makeRecord({ payload: 'x' }), token), driver.read(id)]);
       await driver.write(id, makeRecord({ payload: 'y' }), token);
-      expect(await readdir(join(root, `${keyOf(id)}.lease`, `held.${token}`))).toEqual([]);
+      expect(await readdir(join(root, `${keyOf(id)}.lease`, `held.${token}`))).toEqual([expect.stringMatching(/^spare\.[\w-]+\.[01]$/)]);
       await driver.unlock(id, token);
       expect((await driver.read(id))!.payload).toBe('y');
+      expect(await readdir(join(root, `${keyOf(id)}.lease`, 'free'))).toEqual([expect.stringMatching(/^spare\./)]);
+    });
+
+    it('a locked write reuses the replaced record\'s file: no file created or freed per write once a session has two versions', async () => {
+      const id = newId();
+      const file = join(root, `${keyOf(id)}.json`);
+      const payloadOf = (i: number): string => `v${i}`.repeat(i % 2 === 0 ? 3000 : 1);
+      const commit = async (i: number): Promise<void> => {
+        const { token } = await driver.lockAndRead!(id, { waitMs: 500, ttlMs: 10_000 });
+        await driver.writeAndUnlock!(id, makeRecord({ payload: payloadOf(i) }), token);
+      };
+      await commit(0);
+      await commit(1);
+      // Holding the file open keeps its inode alive, so an equal inode number below really is this file.
+      const held = await open(file, 'r');
+      const ino = (await held.stat()).ino;
+      await commit(2); // the file we hold becomes the spare
+      expect((await stat(file)).ino).not.toBe(ino);
+      expect((await held.stat()).nlink).toBe(1);
+      await commit(3); // and is rewritten and published again
+      expect((await stat(file)).ino).toBe(ino);
+      const text = await held.readFile({ encoding: 'utf8' });
+      await held.close();
+      expect(JSON.parse(text).payload).toBe(payloadOf(3));
+      // A shorter version written over a longer one leaves nothing of the old one behind.
+      expect((await stat(file)).size).toBe(Buffer.byteLength(text));
+      expect((await driver.read(id))!.payload).toBe(payloadOf(3));
+    });
+
+    it('a reader paused between open and read, while its file becomes the spare and is rewritten by a write that is never committed, reads the committed version', async () => {
+      class PausingDriver extends FileDriver {
+        gate: Promise<void> | null = null;
+        opened: (() => void) | null = null;
+        protected override async openUnlocked(path: string): Promise<FileHandle> {
+          const handle = await super.openUnlocked(path);
+          const gate = this.gate;
+          this.gate = null;
+          if (gate) {
+            this.opened?.();
+            await gate;
+          }
+          return handle;
+        }
+      }
+      const d = new PausingDriver({ path: root });
+      const id = newId();
+      const commit = async (payload: string): Promise<void> => {
+        const token = await d.lock(id, { waitMs: 500, ttlMs: 10_000 });
+        await d.write(id, makeRecord({ payload }), token);
+        await d.unlock(id, token);
+      };
+      await commit('v0');
+      await commit('v1');
+      let resume!: () => void;
+      d.gate = new Promise((r) => (resume = r));
+      const opened = new Promise<void>((r) => (d.opened = r));
+      const reading = d.read(id);
+      await opened; // the reader holds the file of v1
+      await commit('v2'); // v1's file is now the spare
+      // A write that fills the spare and then finds its lease gone: nothing is committed.
+      const token = await d.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      const uncommitted = makeRecord({ payload: 'never committed' });
+      const realNow = Date.now.bind(Date);
+      let calls = 0;
+      // The lease is valid when the write starts and gone by the time it would rename the spare.
+      const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + (++calls > 1 ? 3_600_000 : 0));
+      await expect(d.write(id, uncommitted, token)).rejects.toBeInstanceOf(SessionLockException);
+      expect(calls).toBe(2);
+      spy.mockRestore();
+      await d.unlock(id, token);
+      resume();
+      expect((await reading)!.payload).toBe('v2');
+      expect((await d.read(id))!.payload).toBe('v2');
+    });
+
+    it('reads without the lock never see a reused file half-rewritten or a version that was not committed', async () => {
+      // Versions of very different sizes (one page, several pages), so that a reader holding the
+      // file of a replaced version while it is rewritten in place would see a mix or a prefix.
+      const id = newId();
+      const sizes = [10, 5000, 70_000, 300];
+      const payloadOf = (i: number): string => `${i}:`.padEnd(sizes[i % sizes.length], String.fromCharCode(97 + (i % 26)));
+      await driver.write(id, makeRecord({ payload: payloadOf(0) }));
+      let committed = 0;
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 1; i <= 150; i++) {
+          const { token } = await driver.lockAndRead!(id, { waitMs: 2000, ttlMs: 10_000 });
+          await driver.writeAndUnlock!(id, makeRecord({ payload: payloadOf(i) }), token);
+          committed = i;
+        }
+        writing = false;
+      })();
+      const reader = async (): Promise<number> => {
+        let reads = 0;
+        while (writing) {
+          const before = committed;
+          const r = await driver.read(id);
+          expect(r).not.toBeNull();
+          const n = Number(r!.payload.slice(0, r!.payload.indexOf(':')));
+          expect(r!.payload).toBe(payloadOf(n));
+          // Not older than what was committed before the read began; not beyond the one being written.
+          expect(n).toBeGreaterThanOrEqual(before);
+          expect(n).toBeLessThanOrEqual(committed + 1);
+          reads++;
+        }
+        return reads;
+      };
+      const reads = await Promise.all([reader(), reader(), reader()]);
+      await writer;
+      expect(reads.reduce((a, b) => a + b)).toBeGreaterThan(20);
     });
 
     it('temp files are never seen as sessions and stale ones are removed by gc', async () => {
@@ -210,17 +321,46 @@ describe('FileDriver specifics', () => {
       await d.close();
     });
 
+    it('a record whose checksum does not match reads as absent (locked or not) and is deleted by gc; a v1 file (no checksum) is read', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      await d.open();
+      const damaged = newId();
+      await d.write(damaged, makeRecord({ payload: 'intact', userId: 'sum-user' }));
+      const file = join(dir, `${keyOf(damaged)}.json`);
+      // One byte of the payload changed on disk (a torn write after a power cut, a bad sector).
+      await writeFile(file, (await readFile(file, 'utf8')).replace('"intact"', '"intacT"'), { mode: 0o600 });
+      expect(await d.read(damaged)).toBeNull();
+      const { token, record } = await d.lockAndRead!(damaged, { waitMs: 500, ttlMs: 10_000 });
+      expect(record).toBeNull();
+      await d.unlock(damaged, token);
+      expect(await d.listByUser('sum-user')).toEqual([]);
+      // Written by the release before checksums: the same envelope with v 1 and no "c".
+      const legacy = newId();
+      const meta = makeRecord({ userId: 'sum-user' }).meta;
+      await writeFile(join(dir, `${keyOf(legacy)}.json`), JSON.stringify({ v: 1, id: legacy, evictAt: Date.now() + 60_000, meta, payload: 'old' }), { mode: 0o600 });
+      expect((await d.read(legacy))!.payload).toBe('old');
+      expect((await d.listByUser('sum-user')).map((s) => s.id)).toEqual([legacy]);
+      // A v2 envelope without its checksum is not accepted as whole.
+      const unsealed = newId();
+      await writeFile(join(dir, `${keyOf(unsealed)}.json`), JSON.stringify({ v: 2, id: unsealed, evictAt: Date.now() + 60_000, meta, payload: 'p' }), { mode: 0o600 });
+      expect(await d.read(unsealed)).toBeNull();
+      expect(await d.gc()).toBe(2);
+      expect((await d.read(legacy))!.payload).toBe('old');
+      await d.close();
+    });
+
     it('a file of a newer format version is an error, never absent, and gc leaves it alone', async () => {
       const dir = await freshDir();
       const d = new FileDriver({ path: dir });
       await d.open();
       const id = newId();
       const file = join(dir, `${keyOf(id)}.json`);
-      await writeFile(file, JSON.stringify({ v: 2, id, somethingNew: true }), { mode: 0o600 });
-      await expect(d.read(id)).rejects.toThrow(/storage format v2/);
+      await writeFile(file, JSON.stringify({ v: 3, id, somethingNew: true }), { mode: 0o600 });
+      await expect(d.read(id)).rejects.toThrow(/storage format v3/);
       await expect(d.read(id)).rejects.toBeInstanceOf(SessionException);
       // lockAndRead does not keep the lock when the read fails.
-      await expect(d.lockAndRead!(id, { waitMs: 100, ttlMs: 10_000 })).rejects.toThrow(/storage format v2/);
+      await expect(d.lockAndRead!(id, { waitMs: 100, ttlMs: 10_000 })).rejects.toThrow(/storage format v3/);
       await d.unlock(id, await d.lock(id, { waitMs: 0, ttlMs: 10_000 }));
       expect(await d.gc()).toBe(0);
       await expect(stat(file)).resolves.toBeDefined();
@@ -336,6 +476,34 @@ describe('FileDriver specifics', () => {
       }
     });
 
+    it('what an instance remembers of its last commit is used only while nothing else changed the session', async () => {
+      // Two drivers on one directory, as two processes would be.
+      const a = new FileDriver({ path: root });
+      const b = new FileDriver({ path: root });
+      const id = newId();
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      const commit = async (d: FileDriver, payload: string): Promise<string | undefined> => {
+        const { token, record } = await d.lockAndRead!(id, opts);
+        await d.writeAndUnlock!(id, makeRecord({ payload }), token);
+        return record?.payload;
+      };
+      await commit(a, 'a1');
+      await commit(a, 'a2'); // a now remembers a2
+      expect(await commit(b, 'b1')).toBe('a2');
+      expect(await commit(a, 'a3')).toBe('b1'); // not the remembered a2
+      // Locking and releasing without a write leaves the session, and what a remembers, as it was.
+      await b.unlock(id, (await b.lockAndRead!(id, opts)).token);
+      expect(await commit(a, 'a4')).toBe('a3');
+      // A write without the lock (locking disabled elsewhere) is seen too.
+      await b.write(id, makeRecord({ payload: 'unlocked' }));
+      expect(await commit(a, 'a5')).toBe('unlocked');
+      // And so is a destroy.
+      await b.destroy(id);
+      const { token, record } = await a.lockAndRead!(id, opts);
+      expect(record).toBeNull();
+      await a.unlock(id, token);
+    });
+
     it('waiters of one process are served in arrival order', async () => {
       const id = newId();
       const first = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
@@ -424,6 +592,29 @@ describe('FileDriver specifics', () => {
       await expect(driver.write(id, makeRecord({ payload: 'stale' }), dead)).rejects.toBeInstanceOf(SessionLockException);
       await driver.unlock(id, token);
       expect((await driver.read(id))!.payload).toBe('before');
+    });
+
+    it('a takeover drops the expired holder\'s spare: a write it still makes through an open descriptor reaches no session', async () => {
+      const id = newId();
+      const leaseDir = join(root, `${keyOf(id)}.lease`);
+      await driver.write(id, makeRecord({ payload: 'v0' }));
+      const dead = await driver.lock(id, { waitMs: 500, ttlMs: 150 });
+      await driver.write(id, makeRecord({ payload: 'v1' }), dead);
+      const spares = await readdir(join(leaseDir, `held.${dead}`));
+      expect(spares).toEqual([expect.stringMatching(/^spare\./)]);
+      // The holder is paused with its spare open for writing (between open() and write()).
+      const paused = await open(join(leaseDir, `held.${dead}`, spares[0]), 'r+');
+      await sleep(200);
+      const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
+      expect(await readdir(join(leaseDir, `held.${token}`))).toEqual([]);
+      await driver.write(id, makeRecord({ payload: 'successor-1' }), token);
+      await driver.write(id, makeRecord({ payload: 'successor-2' }), token);
+      // The paused holder wakes up and writes.
+      await paused.write('garbage from a revoked holder', 0);
+      await paused.close();
+      await driver.write(id, makeRecord({ payload: 'successor-3' }), token);
+      await driver.unlock(id, token);
+      expect((await driver.read(id))!.payload).toBe('successor-3');
     });
 
     it('close() stops a waiting lock', async () => {
