@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { access as accessCb, close as closeCb, constants as fsConstants, ftruncate as ftruncateCb, link as linkCb, open as openCb, read as readCb, rename as renameCb, unlink as unlinkCb, write as writeCb, type Stats } from 'node:fs';
+import { access as accessCb, close as closeCb, fstat as fstatCb, constants as fsConstants, ftruncate as ftruncateCb, link as linkCb, open as openCb, read as readCb, rename as renameCb, unlink as unlinkCb, write as writeCb, type Stats } from 'node:fs';
 import { access, lstat, mkdir, open, opendir, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -18,10 +18,13 @@ const FORMAT_VERSION = 2;
 const SEAL_HEAD = ',"c":"';
 const SEAL_LENGTH = SEAL_HEAD.length + 8 + 2;
 /**
- * Unlocked reads that found a file being rewritten (its checksum fails) or one that stopped being
- * the record while they read it try again this often before taking what they read.
+ * An unlocked read that found a file being rewritten (its checksum fails) or one that stopped
+ * being the record while it read tries again, up to this often (pausing 1, 2, … ms between
+ * tries), then gives up with a 503. A session file that reads as damaged this many times in a
+ * row (`UNLOCKED_READ_DAMAGED`) while staying the session file is damaged, not being rewritten.
  */
-const UNLOCKED_READ_ATTEMPTS = 5;
+const UNLOCKED_READ_ATTEMPTS = 10;
+const UNLOCKED_READ_DAMAGED = 3;
 const DEFAULT_PATH = './storage/sessions';
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -229,10 +232,13 @@ export class FileDriver implements SessionDriver {
   private async writeKey(id: string, key: string, record: SessionRecord, lockToken: string | undefined): Promise<void> {
     const body = encode(id, record);
     if (lockToken === undefined) {
+      // Without the lock this write bypasses the lease, so it revokes the lease before and after,
+      // like destroy: no instance's memory of the record (`recent`) survives it, also if this
+      // process dies in between, and a holder that locked in between cannot commit over it unseen.
+      const dir = this.leaseDir(key);
+      await this.guard('write a session', () => this.revokeAll(dir));
       await this.commit(join(this.root, TEMP_PREFIX + uniqueName()), body, key, false);
-      // Without the lock this write bypassed the lease: revoke it, so that no holder commits over
-      // this write unseen and no instance's memory of the record (`recent`) survives it.
-      await this.guard('write a session', () => this.revokeAll(this.leaseDir(key)));
+      await this.guard('write a session', () => this.revokeAll(dir));
       return;
     }
     const lease = parseToken(lockToken);
@@ -402,32 +408,42 @@ export class FileDriver implements SessionDriver {
     const known = this.recent.get(key);
     this.recent.delete(key);
     let spare: string | null = null;
-    let source: string;
+    /** The file being written: if the write fails half-way, it must not stay behind. */
+    let writing: string | null = null;
+    const overwrite = async (name: string, cut: boolean, sole: boolean): Promise<boolean> => {
+      writing = under(held, name);
+      if (await overwriteFile(writing, data, cut, sole)) return true;
+      writing = null;
+      return false;
+    };
     try {
       // Our own spare if we committed last (its length is known, so it is cut only when needed);
       // otherwise whatever spare the lease directory holds.
-      if (known !== undefined && (await overwriteFile(under(held, known.spare), data, data.length < known.spareBytes))) {
+      if (known !== undefined && (await overwrite(known.spare, data.length < known.spareBytes, false))) {
         spare = known.spare;
       } else {
         for (const name of await readdir(held)) {
           if (!name.startsWith(SPARE_PREFIX)) continue;
-          if (spare === null && (await overwriteFile(under(held, name), data, true))) spare = name;
+          // A spare we did not leave is checked to have no other name (see overwriteFile).
+          if (spare === null && (await overwrite(name, true, true))) spare = name;
           // Normally there is one; any other goes, so that no instance's spare outlives a commit
           // that was not its own (see `Recent`).
           else await unlink(under(held, name)).catch(() => undefined);
         }
       }
-      if (spare !== null) {
-        source = under(held, spare);
-      } else {
+      if (spare === null) {
         // No spare yet (a new session, or the first write after a takeover): a new file.
-        source = under(held, `w.${uniqueName()}.tmp`);
-        await writeNewFile(source, body);
+        writing = under(held, `w.${uniqueName()}.tmp`);
+        await writeNewFile(writing, body);
       }
     } catch (err) {
+      // A half-written spare must not be left for the next holder (nor for an unlocked reader
+      // that still has it open): it goes, and the next write creates a new file.
+      if (writing !== null) await unlink(writing).catch(() => undefined);
       if (codeOf(err) === 'ENOENT') throw new SessionLockException(LOCK_LOST);
       throw this.storeError('write a session', err);
     }
+    const source: string = writing!;
     const path = this.recordPath(key);
     // The next spare: ours, under the name the current spare does not have.
     const next = `${SPARE_PREFIX}${this.tag}.${spare === `${SPARE_PREFIX}${this.tag}.0` ? 1 : 0}`;
@@ -437,7 +453,10 @@ export class FileDriver implements SessionDriver {
       if (Date.now() >= leaseEnd) throw new SessionLockException(LOCK_LOST);
       await rename(source, path);
     } catch (err) {
-      if (spare === null) await unlink(source).catch(() => undefined);
+      // Not committed: neither the version we wrote nor the extra name of the record may stay. A
+      // spare holding a refused version could otherwise be read by an unlocked reader that opened
+      // it back when it was the record, or be published later without being cut to length.
+      await unlink(source).catch(() => undefined);
       if (keeping) await unlink(kept).catch(() => undefined);
       if (err instanceof SessionException) throw err;
       if (codeOf(err) === 'ENOENT') throw new SessionLockException(LOCK_LOST);
@@ -445,8 +464,8 @@ export class FileDriver implements SessionDriver {
     }
     if (!keeping || data.length > RECENT_MAX_BYTES) return;
     if (this.recent.size >= RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
-    // The kept file is the version we replaced: the one we read (or knew) under this lock.
-    this.recent.set(key, { record: copyRecord(record), bytes: data.length, spare: next, spareBytes: known?.bytes ?? Infinity });
+    // The kept file is the version we replaced: its length is known only if it was ours.
+    this.recent.set(key, { record: copyRecord(record), bytes: data.length, spare: next, spareBytes: known !== undefined && spare === known.spare ? known.bytes : Infinity });
   }
 
   /** `id`, when known, is compared directly instead of hashing the stored one. */
@@ -480,6 +499,7 @@ export class FileDriver implements SessionDriver {
    */
   private async load(key: string, id?: string): Promise<{ decoded: Decoded; stats: Stats } | null> {
     const path = this.recordPath(key);
+    let damaged = 0;
     for (let attempt = 1; ; attempt++) {
       let handle;
       try {
@@ -499,13 +519,19 @@ export class FileDriver implements SessionDriver {
         if (now === null) return null;
         const decoded = this.decode(text, key, id);
         const current = now.ino === stats.ino && now.dev === stats.dev;
-        if (current && decoded.kind !== 'torn' && decoded.kind !== 'garbage') return { decoded, stats };
-        if (attempt >= UNLOCKED_READ_ATTEMPTS) {
-          return { decoded: decoded.kind === 'torn' ? { kind: 'garbage' } : decoded, stats };
+        if (current) {
+          if (decoded.kind !== 'torn' && decoded.kind !== 'garbage') return { decoded, stats };
+          if (++damaged >= UNLOCKED_READ_DAMAGED) return { decoded: { kind: 'garbage' }, stats };
         }
       } finally {
         await handle.close();
       }
+      if (attempt >= UNLOCKED_READ_ATTEMPTS) {
+        throw new SessionStoreUnavailableException(
+          `A session file in ${this.root} changed during each of ${UNLOCKED_READ_ATTEMPTS} reads; try again (it is being written many times a second).`,
+        );
+      }
+      await sleep(attempt);
     }
   }
 
@@ -617,7 +643,13 @@ export class FileDriver implements SessionDriver {
     // and makes it ours in the same step; of several contenders exactly one rename succeeds.
     if (!(await renameUnlessMissing(join(dir, leases[0]), mine))) return { heldUntil: 0 };
     // Temp files of the old holder's unfinished writes can never be committed now: drop them.
-    for (const name of await readdir(mine).catch(() => [] as string[])) await unlink(join(mine, name)).catch(() => undefined);
+    // This is what stops a revoked holder that still has its spare open: a failure here must not
+    // hand out the lock (the error becomes a 503; the lease expires and the next takeover retries).
+    for (const name of await readdir(mine)) {
+      await unlink(under(mine, name)).catch((err: unknown) => {
+        if (codeOf(err) !== 'ENOENT') throw err;
+      });
+    }
     return token;
   }
 
@@ -785,6 +817,10 @@ export class FileDriver implements SessionDriver {
       `A session file in ${this.root} uses storage format v${version}, newer than this release understands (v${FORMAT_VERSION}); run the same version of @monkeyslegion/nestjs-session on every instance sharing the directory.`,
     );
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
 }
 
 /** Sleeps up to `ms`, or less if woken (also by a wake-up that came while it was busy). */
@@ -976,9 +1012,10 @@ function keepLink(existing: string, name: string): Promise<boolean> {
 /**
  * Overwrites the existing file `path` with `data` from offset 0 and, with `cut`, cuts it to that
  * length (needed only when the file may be longer): open, write, [ftruncate], close. Truncating
- * to 0 first would free and reallocate its blocks. False if there is no such file; nothing is created.
+ * to 0 first would free and reallocate its blocks. False if there is no such file; nothing is
+ * created. With `sole`, also false (and the name removed) if the file has another name.
  */
-function overwriteFile(path: string, data: Buffer, cut: boolean): Promise<boolean> {
+function overwriteFile(path: string, data: Buffer, cut: boolean, sole = false): Promise<boolean> {
   return new Promise((resolveWrite, rejectWrite) => {
     openCb(path, fsConstants.O_WRONLY, (openErr, fd) => {
       if (openErr) {
@@ -996,6 +1033,15 @@ function overwriteFile(path: string, data: Buffer, cut: boolean): Promise<boolea
           ftruncateCb(fd, data.length, (truncErr) => (truncErr ? fail(truncErr) : done()));
         });
       };
+      if (sole) {
+        // A file with a second name (the session file itself, linked by a revoked holder whose
+        // link() raced the takeover) must never be written in place: drop the name, use a new file.
+        return fstatCb(fd, (statErr, info) => {
+          if (statErr) return fail(statErr);
+          if (info.nlink === 1) return from(0);
+          closeCb(fd, () => unlinkCb(path, () => resolveWrite(false)));
+        });
+      }
       from(0);
     });
   });

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
+import { link, mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileDriver } from '../../lib/drivers/file.driver.js';
@@ -229,6 +229,113 @@ describe('FileDriver specifics', () => {
       resume();
       expect((await reading)!.payload).toBe('v2');
       expect((await d.read(id))!.payload).toBe('v2');
+    });
+
+    it('a reader whose file is replaced during every try gives up with a 503 instead of answering "absent"; one that settles reads the committed version', async () => {
+      class Disturbed extends FileDriver {
+        onOpen: (() => Promise<void>) | null = null;
+        protected override async openUnlocked(path: string): Promise<FileHandle> {
+          const handle = await super.openUnlocked(path);
+          await this.onOpen?.();
+          return handle;
+        }
+      }
+      const d = new Disturbed({ path: root });
+      const id = newId();
+      let n = 0;
+      const commit = async (): Promise<void> => {
+        const { token } = await d.lockAndRead!(id, { waitMs: 500, ttlMs: 10_000 });
+        await d.writeAndUnlock!(id, makeRecord({ payload: `v${++n}` }), token);
+      };
+      await commit();
+      // A commit while each try has the file open: the file it reads is then the spare.
+      d.onOpen = async () => {
+        d.onOpen = null;
+        await commit();
+        d.onOpen = onOpen;
+      };
+      const onOpen = d.onOpen;
+      const err = await d.read(id).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SessionException);
+      expect((err as SessionException).getStatus()).toBe(503);
+      expect((err as Error).message).toMatch(/changed during each of 10 reads/);
+      // Disturbed twice only: the third try reads the last committed version.
+      let left = 2;
+      d.onOpen = async () => {
+        if (left-- <= 0) return;
+        const again = d.onOpen;
+        d.onOpen = null;
+        await commit();
+        d.onOpen = again;
+      };
+      expect((await d.read(id))!.payload).toBe(`v${n}`);
+      d.onOpen = null;
+    });
+
+    it('a refused write leaves no spare behind: another instance that knew the spare does not publish its leftovers', async () => {
+      const a = new FileDriver({ path: root });
+      const b = new FileDriver({ path: root });
+      const c = new FileDriver({ path: root });
+      const id = newId();
+      const leaseDir = join(root, `${keyOf(id)}.lease`);
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      const commit = async (d: FileDriver, payload: string): Promise<void> => {
+        const { token } = await d.lockAndRead!(id, opts);
+        await d.writeAndUnlock!(id, makeRecord({ payload }), token);
+      };
+      for (const p of ['b1', 'b2', 'b3']) await commit(b, p);
+      // a overwrites b's spare with a long version, then finds its lease over: refused.
+      const { token } = await a.lockAndRead!(id, opts);
+      const long = makeRecord({ payload: 'a'.repeat(2000) });
+      const realNow = Date.now.bind(Date);
+      let calls = 0;
+      const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + (++calls > 1 ? 3_600_000 : 0));
+      await expect(a.write(id, long, token)).rejects.toBeInstanceOf(SessionLockException);
+      spy.mockRestore();
+      expect(calls).toBe(2);
+      expect(await readdir(join(leaseDir, `held.${token}`))).toEqual([]);
+      await a.unlock(id, token);
+      // b still knows the last committed version, and its shorter write is whole.
+      await commit(b, 'b4');
+      expect((await c.read(id))!.payload).toBe('b4');
+      expect((await c.lockAndRead!(id, opts)).record!.payload).toBe('b4');
+    });
+
+    it('a spare whose length is not known is cut to length (lock + write, then lockAndRead + writeAndUnlock)', async () => {
+      const a = new FileDriver({ path: root });
+      const b = new FileDriver({ path: root });
+      const c = new FileDriver({ path: root });
+      const id = newId();
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      const commit = async (d: FileDriver, payload: string): Promise<void> => {
+        const { token } = await d.lockAndRead!(id, opts);
+        await d.writeAndUnlock!(id, makeRecord({ payload }), token);
+      };
+      for (const p of ['b1', 'b2', 'b3']) await commit(b, p);
+      await commit(a, 'a'.repeat(3000));
+      const token = await b.lock(id, opts);
+      await b.write(id, makeRecord({ payload: 'b-locked' }), token);
+      await b.unlock(id, token);
+      await commit(b, 'b'.repeat(1000));
+      expect((await c.read(id))!.payload).toBe('b'.repeat(1000));
+    });
+
+    it('a second name of the session file inside the lease (a revoked holder\'s late link) is never written in place', async () => {
+      const id = newId();
+      const file = join(root, `${keyOf(id)}.json`);
+      const leaseDir = join(root, `${keyOf(id)}.lease`);
+      await driver.write(id, makeRecord({ payload: 'live' }));
+      await driver.unlock(id, await driver.lock(id, { waitMs: 500, ttlMs: 10_000 }));
+      await link(file, join(leaseDir, 'free', 'spare.revoked-holder.0'));
+      const live = await open(file, 'r');
+      const other = new FileDriver({ path: root });
+      const { token } = await other.lockAndRead!(id, { waitMs: 500, ttlMs: 10_000 });
+      await other.writeAndUnlock!(id, makeRecord({ payload: 'next' }), token);
+      // The file that was live still holds its version; the new one is another file.
+      expect(JSON.parse(await live.readFile({ encoding: 'utf8' })).payload).toBe('live');
+      await live.close();
+      expect((await driver.read(id))!.payload).toBe('next');
+      expect((await readdir(join(leaseDir, 'free'))).filter((n) => n.startsWith('spare.'))).toHaveLength(1);
     });
 
     it('reads without the lock never see a reused file half-rewritten or a version that was not committed', async () => {
