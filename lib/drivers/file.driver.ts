@@ -20,11 +20,11 @@ const SEAL_LENGTH = SEAL_HEAD.length + 8 + 2;
 /**
  * An unlocked read that found a file being rewritten (its checksum fails) or one that stopped
  * being the record while it read tries again, up to this often (pausing 1, 2, … ms between
- * tries), then gives up with a 503. A session file that reads as damaged this many times in a
- * row (`UNLOCKED_READ_DAMAGED`) while staying the session file is damaged, not being rewritten.
+ * tries); then it reads once more under the session's lock, where nothing can change the file.
  */
-const UNLOCKED_READ_ATTEMPTS = 10;
-const UNLOCKED_READ_DAMAGED = 3;
+const UNLOCKED_READ_ATTEMPTS = 5;
+/** The lock an unlocked read falls back to: how long it waits for it, and the lease it takes. */
+const SETTLE_LOCK: LockOptions = { waitMs: 2_000, ttlMs: 5_000 };
 const DEFAULT_PATH = './storage/sessions';
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -233,8 +233,10 @@ export class FileDriver implements SessionDriver {
     const body = encode(id, record);
     if (lockToken === undefined) {
       // Without the lock this write bypasses the lease, so it revokes the lease before and after,
-      // like destroy: no instance's memory of the record (`recent`) survives it, also if this
-      // process dies in between, and a holder that locked in between cannot commit over it unseen.
+      // like destroy: a holder, and any instance's memory of the record (`recent`), from before
+      // this write or from in between is voided. (If this process dies between its rename and the
+      // second revoke, an instance that locked in between may keep its memory and later commit
+      // over this write: mixing locked and unlocked writers on one session can lose updates anyway.)
       const dir = this.leaseDir(key);
       await this.guard('write a session', () => this.revokeAll(dir));
       await this.commit(join(this.root, TEMP_PREFIX + uniqueName()), body, key, false);
@@ -427,8 +429,12 @@ export class FileDriver implements SessionDriver {
           // A spare we did not leave is checked to have no other name (see overwriteFile).
           if (spare === null && (await overwrite(name, true, true))) spare = name;
           // Normally there is one; any other goes, so that no instance's spare outlives a commit
-          // that was not its own (see `Recent`).
-          else await unlink(under(held, name)).catch(() => undefined);
+          // that was not its own (see `Recent`): if one cannot be deleted, nothing is committed.
+          else {
+            await unlink(under(held, name)).catch((err: unknown) => {
+              if (codeOf(err) !== 'ENOENT') throw err;
+            });
+          }
         }
       }
       if (spare === null) {
@@ -439,7 +445,7 @@ export class FileDriver implements SessionDriver {
     } catch (err) {
       // A half-written spare must not be left for the next holder (nor for an unlocked reader
       // that still has it open): it goes, and the next write creates a new file.
-      if (writing !== null) await unlink(writing).catch(() => undefined);
+      if (writing !== null) await this.discard(writing, key);
       if (codeOf(err) === 'ENOENT') throw new SessionLockException(LOCK_LOST);
       throw this.storeError('write a session', err);
     }
@@ -456,8 +462,8 @@ export class FileDriver implements SessionDriver {
       // Not committed: neither the version we wrote nor the extra name of the record may stay. A
       // spare holding a refused version could otherwise be read by an unlocked reader that opened
       // it back when it was the record, or be published later without being cut to length.
-      await unlink(source).catch(() => undefined);
-      if (keeping) await unlink(kept).catch(() => undefined);
+      await this.discard(source, key);
+      if (keeping) await this.discard(kept, key);
       if (err instanceof SessionException) throw err;
       if (codeOf(err) === 'ENOENT') throw new SessionLockException(LOCK_LOST);
       throw this.storeError('write a session', err);
@@ -466,6 +472,18 @@ export class FileDriver implements SessionDriver {
     if (this.recent.size >= RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
     // The kept file is the version we replaced: its length is known only if it was ours.
     this.recent.set(key, { record: copyRecord(record), bytes: data.length, spare: next, spareBytes: known !== undefined && spare === known.spare ? known.bytes : Infinity });
+  }
+
+  /**
+   * Deletes a file of a write that was not committed; if that fails, moves the whole lease
+   * directory away instead, so that no holder and no instance's memory can ever use that file.
+   */
+  private async discard(path: string, key: string): Promise<void> {
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (codeOf(err) !== 'ENOENT') await this.revokeAll(this.leaseDir(key)).catch(() => undefined);
+    }
   }
 
   /** `id`, when known, is compared directly instead of hashing the stored one. */
@@ -493,45 +511,59 @@ export class FileDriver implements SessionDriver {
   /**
    * Reads a record without its lock, with the identity of what was read (so a later delete can
    * check it is still that file). A locked write may be rewriting, in place, a file that was the
-   * record when we opened it (see commitLocked), so a read counts only if the file is whole (its
-   * checksum matches) and is still the record after the read; otherwise it reads again. Such a
-   * read saw a version that was committed while it ran: never a mix, never an uncommitted one.
+   * record when we opened it (see commitLocked), so an unlocked read counts only if the file is
+   * whole (its checksum matches) and is still the record after the read; otherwise it reads again.
+   * After UNLOCKED_READ_ATTEMPTS it reads under the session's lock instead, where what it reads
+   * is final (a bad checksum there is damage). Either way it returns a version that was committed
+   * while it ran: never a mix, never an uncommitted one.
    */
   private async load(key: string, id?: string): Promise<{ decoded: Decoded; stats: Stats } | null> {
+    for (let attempt = 1; attempt <= UNLOCKED_READ_ATTEMPTS; attempt++) {
+      const read = await this.readOnce(key, id);
+      if (read === null || read.settled) return read && { decoded: read.decoded, stats: read.stats };
+      await sleep(attempt);
+    }
+    const token = await this.acquire(key, SETTLE_LOCK);
+    try {
+      return await this.loadLocked(key, id);
+    } finally {
+      await this.release(key, token);
+    }
+  }
+
+  /** `load` for a caller that holds the session's lock: one read, and what it finds is final. */
+  private async loadLocked(key: string, id?: string): Promise<{ decoded: Decoded; stats: Stats } | null> {
+    const read = await this.readOnce(key, id);
+    if (read === null) return null;
+    return { decoded: read.decoded.kind === 'torn' ? { kind: 'garbage' } : read.decoded, stats: read.stats };
+  }
+
+  /**
+   * One read of a record file; `settled` when it is whole and still the record after the read
+   * (checked while our descriptor keeps the inode alive, so its number cannot have been reused).
+   */
+  private async readOnce(key: string, id?: string): Promise<{ decoded: Decoded; stats: Stats; settled: boolean } | null> {
     const path = this.recordPath(key);
-    let damaged = 0;
-    for (let attempt = 1; ; attempt++) {
-      let handle;
-      try {
-        handle = await this.openUnlocked(path);
-      } catch (err) {
+    let handle;
+    try {
+      handle = await this.openUnlocked(path);
+    } catch (err) {
+      if (codeOf(err) === 'ENOENT') return null;
+      throw err;
+    }
+    try {
+      const text = await handle.readFile('utf8');
+      const stats = await handle.stat();
+      const now = await stat(path).catch((err: unknown) => {
         if (codeOf(err) === 'ENOENT') return null;
         throw err;
-      }
-      try {
-        const text = await handle.readFile('utf8');
-        const stats = await handle.stat();
-        // Checked while our descriptor keeps the inode alive, so its number cannot have been reused.
-        const now = await stat(path).catch((err: unknown) => {
-          if (codeOf(err) === 'ENOENT') return null;
-          throw err;
-        });
-        if (now === null) return null;
-        const decoded = this.decode(text, key, id);
-        const current = now.ino === stats.ino && now.dev === stats.dev;
-        if (current) {
-          if (decoded.kind !== 'torn' && decoded.kind !== 'garbage') return { decoded, stats };
-          if (++damaged >= UNLOCKED_READ_DAMAGED) return { decoded: { kind: 'garbage' }, stats };
-        }
-      } finally {
-        await handle.close();
-      }
-      if (attempt >= UNLOCKED_READ_ATTEMPTS) {
-        throw new SessionStoreUnavailableException(
-          `A session file in ${this.root} changed during each of ${UNLOCKED_READ_ATTEMPTS} reads; try again (it is being written many times a second).`,
-        );
-      }
-      await sleep(attempt);
+      });
+      if (now === null) return null;
+      const decoded = this.decode(text, key, id);
+      const current = now.ino === stats.ino && now.dev === stats.dev;
+      return { decoded, stats, settled: current && decoded.kind !== 'torn' && decoded.kind !== 'garbage' };
+    } finally {
+      await handle.close();
     }
   }
 
@@ -643,12 +675,18 @@ export class FileDriver implements SessionDriver {
     // and makes it ours in the same step; of several contenders exactly one rename succeeds.
     if (!(await renameUnlessMissing(join(dir, leases[0]), mine))) return { heldUntil: 0 };
     // Temp files of the old holder's unfinished writes can never be committed now: drop them.
-    // This is what stops a revoked holder that still has its spare open: a failure here must not
-    // hand out the lock (the error becomes a 503; the lease expires and the next takeover retries).
-    for (const name of await readdir(mine)) {
-      await unlink(under(mine, name)).catch((err: unknown) => {
-        if (codeOf(err) !== 'ENOENT') throw err;
-      });
+    // This is what stops a revoked holder that still has its spare open, so the lock is handed out
+    // only once they are gone. Revoked meanwhile (destroy): look again. Cannot delete them: move
+    // the whole lease directory away (the next lock starts a new one) and look again.
+    try {
+      for (const name of await readdir(mine)) {
+        await unlink(under(mine, name)).catch((err: unknown) => {
+          if (codeOf(err) !== 'ENOENT') throw err;
+        });
+      }
+    } catch (err) {
+      if (codeOf(err) !== 'ENOENT') await this.revokeAll(dir);
+      return { heldUntil: 0 };
     }
     return token;
   }
@@ -766,7 +804,7 @@ export class FileDriver implements SessionDriver {
         throw err;
       }
       try {
-        const loaded = await this.load(key);
+        const loaded = await this.loadLocked(key);
         if (loaded === null || !isCollectable(loaded, now)) return 0;
         return (await this.unlinkIfSame(this.recordPath(key), loaded.stats)) ? 1 : 0;
       } finally {
