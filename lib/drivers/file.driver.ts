@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { access as accessCb, close as closeCb, fstat as fstatCb, constants as fsConstants, ftruncate as ftruncateCb, link as linkCb, open as openCb, read as readCb, rename as renameCb, unlink as unlinkCb, write as writeCb, type Stats } from 'node:fs';
+import { close as closeCb, fstat as fstatCb, constants as fsConstants, ftruncate as ftruncateCb, link as linkCb, open as openCb, read as readCb, rename as renameCb, unlink as unlinkCb, write as writeCb, type Stats } from 'node:fs';
 import { access, lstat, mkdir, open, opendir, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -130,6 +130,11 @@ export class FileDriver implements SessionDriver {
    * that its spare is still there (one call) instead of reading the file (three).
    */
   private readonly recent = new Map<string, Recent>();
+  /**
+   * The spare a `lockAndRead` found (and opened for writing) under a lock, by lock token: the
+   * commit writes through it without opening it again. Closed by the commit or by the release.
+   */
+  private readonly openSpares = new Map<string, { fd: number; spare: string }>();
   /** Names this instance's spares, so that another process's (or instance's) never matches. */
   private readonly tag = randomBytes(9).toString('base64url');
 
@@ -161,6 +166,8 @@ export class FileDriver implements SessionDriver {
   /** Stops lock waits of this process; files stay as they are. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const { fd } of this.openSpares.values()) closeCb(fd, () => undefined);
+    this.openSpares.clear();
     for (const queue of this.queues.values()) for (const waiter of queue) wakeWaiter(waiter);
   }
 
@@ -188,7 +195,10 @@ export class FileDriver implements SessionDriver {
     try {
       const known = this.recent.get(key);
       if (known !== undefined) {
-        if (await pathExists(under(this.leaseDir(key), HELD_PREFIX + token, known.spare))) {
+        // Opening the spare proves it is still there, and the commit will need it open anyway.
+        const fd = await openForWrite(under(this.leaseDir(key), HELD_PREFIX + token, known.spare));
+        if (fd !== null) {
+          this.openSpares.set(token, { fd, spare: known.spare });
           return { token, record: this.recordOf({ kind: 'ok', id, record: copyRecord(known.record) }) };
         }
         this.recent.delete(key);
@@ -247,7 +257,7 @@ export class FileDriver implements SessionDriver {
     if (lease === null || lease.expiresAt <= Date.now()) throw new SessionLockException(LOCK_LOST);
     // The temp file lives in the holder's lease directory: once a successor renames that
     // directory away, neither this create nor the rename below can succeed, however long we were paused.
-    await this.commitLocked(under(this.leaseDir(key), HELD_PREFIX + lockToken), id, record, body, key, lease.expiresAt);
+    await this.commitLocked(under(this.leaseDir(key), HELD_PREFIX + lockToken), lockToken, record, body, key, lease.expiresAt);
   }
 
   /**
@@ -405,10 +415,12 @@ export class FileDriver implements SessionDriver {
    * renames that away, no step resolves any more, and the takeover unlinks the old holder's spare
    * so that a write still in flight through an open descriptor reaches no session.
    */
-  private async commitLocked(held: string, id: string, record: SessionRecord, body: string, key: string, leaseEnd: number): Promise<void> {
+  private async commitLocked(held: string, token: string, record: SessionRecord, body: string, key: string, leaseEnd: number): Promise<void> {
     const data = Buffer.from(body, 'utf8');
     const known = this.recent.get(key);
     this.recent.delete(key);
+    const open = this.openSpares.get(token);
+    this.openSpares.delete(token);
     let spare: string | null = null;
     /** The file being written: if the write fails half-way, it must not stay behind. */
     let writing: string | null = null;
@@ -421,9 +433,14 @@ export class FileDriver implements SessionDriver {
     try {
       // Our own spare if we committed last (its length is known, so it is cut only when needed);
       // otherwise whatever spare the lease directory holds.
-      if (known !== undefined && (await overwrite(known.spare, data.length < known.spareBytes, false))) {
+      if (open !== undefined && known !== undefined && open.spare === known.spare) {
+        writing = under(held, open.spare);
+        await overwriteFd(open.fd, data, data.length < known.spareBytes);
+        spare = known.spare;
+      } else if (known !== undefined && (await overwrite(known.spare, data.length < known.spareBytes, false))) {
         spare = known.spare;
       } else {
+        if (open !== undefined) closeCb(open.fd, () => undefined);
         for (const name of await readdir(held)) {
           if (!name.startsWith(SPARE_PREFIX)) continue;
           // A spare we did not leave is checked to have no other name (see overwriteFile).
@@ -722,6 +739,12 @@ export class FileDriver implements SessionDriver {
    * wrote it).
    */
   private async release(key: string, token: string, hasRecord = false): Promise<void> {
+    const open = this.openSpares.get(token);
+    if (open !== undefined) {
+      // Locked and read, but not written.
+      this.openSpares.delete(token);
+      closeCb(open.fd, () => undefined);
+    }
     if (typeof token !== 'string' || parseToken(token) === null) return;
     const dir = this.leaseDir(key);
     const mine = under(dir, HELD_PREFIX + token);
@@ -974,17 +997,6 @@ function under(base: string, ...names: string[]): string {
   return names.length === 1 ? base + sep + names[0] : base + sep + names.join(sep);
 }
 
-/** access(F_OK) with the callback API: the cheapest "is it there" (no Stats object). */
-function pathExists(path: string): Promise<boolean> {
-  return new Promise((resolveAccess, rejectAccess) => {
-    accessCb(path, (err) => {
-      if (!err) resolveAccess(true);
-      else if (err.code === 'ENOENT') resolveAccess(false);
-      else rejectAccess(err);
-    });
-  });
-}
-
 function copyRecord(record: SessionRecord): SessionRecord {
   return { payload: record.payload, evictAt: record.evictAt, meta: { ...record.meta } };
 }
@@ -1047,6 +1059,34 @@ function keepLink(existing: string, name: string): Promise<boolean> {
   });
 }
 
+/** Opens an existing file for writing; null if it does not exist. */
+function openForWrite(path: string): Promise<number | null> {
+  return new Promise((resolveOpen, rejectOpen) => {
+    openCb(path, fsConstants.O_WRONLY, (err, fd) => {
+      if (!err) resolveOpen(fd);
+      else if (err.code === 'ENOENT') resolveOpen(null);
+      else rejectOpen(err);
+    });
+  });
+}
+
+/** `overwriteFile` on a descriptor already open for writing; closes it in every case. */
+function overwriteFd(fd: number, data: Buffer, cut: boolean): Promise<void> {
+  return new Promise((resolveWrite, rejectWrite) => {
+    const fail = (err: Error): void => closeCb(fd, () => rejectWrite(err));
+    const from = (offset: number): void => {
+      writeCb(fd, data, offset, data.length - offset, offset, (writeErr, written) => {
+        if (writeErr) return fail(writeErr);
+        if (offset + written < data.length) return from(offset + written);
+        const done = (): void => closeCb(fd, (closeErr) => (closeErr ? rejectWrite(closeErr) : resolveWrite()));
+        if (!cut) return done();
+        ftruncateCb(fd, data.length, (truncErr) => (truncErr ? fail(truncErr) : done()));
+      });
+    };
+    from(0);
+  });
+}
+
 /**
  * Overwrites the existing file `path` with `data` from offset 0 and, with `cut`, cuts it to that
  * length (needed only when the file may be longer): open, write, [ftruncate], close. Truncating
@@ -1061,26 +1101,19 @@ function overwriteFile(path: string, data: Buffer, cut: boolean, sole = false): 
         else rejectWrite(openErr);
         return;
       }
-      const fail = (err: Error): void => closeCb(fd, () => rejectWrite(err));
-      const from = (offset: number): void => {
-        writeCb(fd, data, offset, data.length - offset, offset, (writeErr, written) => {
-          if (writeErr) return fail(writeErr);
-          if (offset + written < data.length) return from(offset + written);
-          const done = (): void => closeCb(fd, (closeErr) => (closeErr ? rejectWrite(closeErr) : resolveWrite(true)));
-          if (!cut) return done();
-          ftruncateCb(fd, data.length, (truncErr) => (truncErr ? fail(truncErr) : done()));
-        });
+      const write = (): void => {
+        overwriteFd(fd, data, cut).then(() => resolveWrite(true), rejectWrite);
       };
       if (sole) {
         // A file with a second name (the session file itself, linked by a revoked holder whose
         // link() raced the takeover) must never be written in place: drop the name, use a new file.
         return fstatCb(fd, (statErr, info) => {
-          if (statErr) return fail(statErr);
-          if (info.nlink === 1) return from(0);
+          if (statErr) return closeCb(fd, () => rejectWrite(statErr));
+          if (info.nlink === 1) return write();
           closeCb(fd, () => unlinkCb(path, () => resolveWrite(false)));
         });
       }
-      from(0);
+      write();
     });
   });
 }

@@ -606,6 +606,48 @@ describe('FileDriver specifics', () => {
       await a.unlock(id, token);
     });
 
+    it('the spare a lockAndRead opened is closed by a release without a write, and by close()', async () => {
+      const d = new FileDriver({ path: root });
+      const id = newId();
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+      for (const p of ['v1', 'v2']) {
+        const { token } = await d.lockAndRead!(id, opts);
+        await d.writeAndUnlock!(id, makeRecord({ payload: p }), token);
+      }
+      const before = await openFds();
+      for (let i = 0; i < 20; i++) {
+        const { token, record } = await d.lockAndRead!(id, opts);
+        expect(record!.payload).toBe('v2');
+        await d.unlock(id, token);
+      }
+      expect(await openFds()).toBe(before);
+      await d.lockAndRead!(id, opts);
+      expect(await openFds()).toBe(before + 1);
+      await d.close();
+      expect(await openFds()).toBe(before);
+    });
+
+    it('a holder that read from memory and was then taken over cannot write through the spare it opened', async () => {
+      const a = new FileDriver({ path: root });
+      const b = new FileDriver({ path: root });
+      const id = newId();
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      for (const p of ['a1', 'a2']) {
+        const { token } = await a.lockAndRead!(id, opts);
+        await a.writeAndUnlock!(id, makeRecord({ payload: p }), token);
+      }
+      const slow = await a.lockAndRead!(id, { waitMs: 500, ttlMs: 150 });
+      expect(slow.record!.payload).toBe('a2');
+      await sleep(200);
+      const { token, record } = await b.lockAndRead!(id, opts);
+      expect(record!.payload).toBe('a2');
+      await b.writeAndUnlock!(id, makeRecord({ payload: 'b1' }), token);
+      await expect(a.writeAndUnlock!(id, makeRecord({ payload: 'late' }), slow.token)).rejects.toBeInstanceOf(SessionLockException);
+      expect((await b.read(id))!.payload).toBe('b1');
+      expect((await b.lockAndRead!(id, opts)).record!.payload).toBe('b1');
+    });
+
     it('waiters of one process are served in arrival order', async () => {
       const id = newId();
       const first = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
