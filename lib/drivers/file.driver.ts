@@ -203,7 +203,7 @@ export class FileDriver implements SessionDriver {
         }
         this.recent.delete(key);
       }
-      return { token, record: (await this.readLocked(id, key)).record };
+      return { token, record: await this.readLocked(id, key) };
     } catch (err) {
       await this.release(key, token).catch(() => undefined);
       throw err;
@@ -222,15 +222,14 @@ export class FileDriver implements SessionDriver {
    * holder's spare is rewritten, and a revoked holder's spare is dropped at takeover), so one
    * plain read is consistent.
    */
-  private async readLocked(id: string, key: string): Promise<{ record: SessionRecord | null; bytes: number }> {
+  private async readLocked(id: string, key: string): Promise<SessionRecord | null> {
     let text: string | null;
     try {
       text = await readSmallFile(this.recordPath(key));
     } catch (err) {
       throw this.storeError('read a session', err);
     }
-    if (text === null) return { record: null, bytes: 0 };
-    return { record: this.recordOf(this.decode(text, key, id)), bytes: Buffer.byteLength(text) };
+    return text === null ? null : this.recordOf(this.decode(text, key, id));
   }
 
   private recordOf(decoded: Decoded): SessionRecord | null {
@@ -249,7 +248,7 @@ export class FileDriver implements SessionDriver {
       // over this write: mixing locked and unlocked writers on one session can lose updates anyway.)
       const dir = this.leaseDir(key);
       await this.guard('write a session', () => this.revokeAll(dir));
-      await this.commit(join(this.root, TEMP_PREFIX + uniqueName()), body, key, false);
+      await this.commitUnlocked(join(this.root, TEMP_PREFIX + uniqueName()), Buffer.from(body, 'utf8'), key);
       await this.guard('write a session', () => this.revokeAll(dir));
       return;
     }
@@ -379,28 +378,24 @@ export class FileDriver implements SessionDriver {
     return under(this.root, `${key}.lease`);
   }
 
-  /** Writes `body` to `temp` (0600, exclusive) and renames it over the record. */
-  private async commit(temp: string, body: string, key: string, fenced: boolean, leaseEnd = Infinity): Promise<void> {
+  /** The unlocked write: `data` to `temp` (0600, exclusive), renamed over the record (locked writes: commitLocked). */
+  private async commitUnlocked(temp: string, data: Buffer, key: string): Promise<void> {
     try {
-      await writeNewFile(temp, body);
+      await writeNewFile(temp, data);
     } catch (err) {
       if (codeOf(err) !== 'ENOENT') throw this.storeError('write a session', err);
-      if (fenced) throw new SessionLockException(LOCK_LOST);
       // The directory was removed after open() (a tmp cleaner, an operator): recreate it once.
       await this.ensureRoot();
       try {
-        await writeNewFile(temp, body);
+        await writeNewFile(temp, data);
       } catch (again) {
         throw this.storeError('write a session', again);
       }
     }
     try {
-      if (Date.now() >= leaseEnd) throw new SessionLockException(LOCK_LOST);
       await rename(temp, this.recordPath(key));
     } catch (err) {
       await unlink(temp).catch(() => undefined);
-      if (err instanceof SessionException) throw err;
-      if (fenced && codeOf(err) === 'ENOENT') throw new SessionLockException(LOCK_LOST);
       throw this.storeError('write a session', err);
     }
   }
@@ -457,7 +452,7 @@ export class FileDriver implements SessionDriver {
       if (spare === null) {
         // No spare yet (a new session, or the first write after a takeover): a new file.
         writing = under(held, `w.${uniqueName()}.tmp`);
-        await writeNewFile(writing, body);
+        await writeNewFile(writing, data);
       }
     } catch (err) {
       // A half-written spare must not be left for the next holder (nor for an unlocked reader
@@ -1121,23 +1116,14 @@ function overwriteFile(path: string, data: Buffer, cut: boolean, sole = false): 
 const READ_CHUNK = 16 * 1024;
 
 /**
- * Creates `path` (0600, exclusive) holding `body`: open, write, close with the callback API
- * (no FileHandle bookkeeping). A failed write removes the partial file.
+ * Creates `path` (0600, exclusive) holding `data`: open, then `overwriteFd` (callback API, no
+ * FileHandle bookkeeping). A failed write removes the partial file.
  */
-function writeNewFile(path: string, body: string): Promise<void> {
-  const data = Buffer.from(body, 'utf8');
+function writeNewFile(path: string, data: Buffer): Promise<void> {
   return new Promise((resolveWrite, rejectWrite) => {
     openCb(path, 'wx', FILE_MODE, (openErr, fd) => {
       if (openErr) return rejectWrite(openErr);
-      const fail = (err: Error): void => closeCb(fd, () => unlinkCb(path, () => rejectWrite(err)));
-      const from = (offset: number): void => {
-        writeCb(fd, data, offset, data.length - offset, null, (writeErr, written) => {
-          if (writeErr) return fail(writeErr);
-          if (offset + written < data.length) return from(offset + written);
-          closeCb(fd, (closeErr) => (closeErr ? rejectWrite(closeErr) : resolveWrite()));
-        });
-      };
-      from(0);
+      overwriteFd(fd, data, false).then(resolveWrite, (err: unknown) => unlinkCb(path, () => rejectWrite(err)));
     });
   });
 }
