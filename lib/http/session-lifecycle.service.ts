@@ -105,6 +105,22 @@ export class SessionLifecycle {
     if (ctx.phase === 'done') return;
     ctx.phase = 'done';
     await this.manager.persist(ctx.handle, true);
+    this.commitHeaders(ctx, res);
+  }
+
+  /**
+   * The commit of a read-only session, synchronous: it never writes or holds a lock, so all that
+   * is left are the cookies (a dead session's removal, a stale XSRF-TOKEN) and `noStore`, all
+   * known since the load. The handle is marked finished like any committed one.
+   */
+  commitReadOnly(ctx: SessionRequestContext, res: unknown): void {
+    if (ctx.phase === 'done') return;
+    ctx.phase = 'done';
+    ctx.handle.finished = true;
+    this.commitHeaders(ctx, res);
+  }
+
+  private commitHeaders(ctx: SessionRequestContext, res: unknown): void {
     for (const cookie of this.cookiesFor(ctx)) appendSetCookie(res, cookie, this.logger);
     if (this.options.noStore && ctx.handle.id !== null) setHeader(res, 'cache-control', 'no-store');
   }

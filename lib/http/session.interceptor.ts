@@ -60,6 +60,12 @@ export class SessionInterceptor implements NestInterceptor {
   }
 
   private run(ctx: SessionRequestContext, next: CallHandler, res: unknown, isSse: boolean): Observable<unknown> {
+    if (ctx.handle.readOnly) {
+      // Nothing to write or unlock, and its cookies were decided by the load: settle them now and
+      // hand the handler's stream to Nest as it is (no commit to wait for on the way out).
+      this.lifecycle.commitReadOnly(ctx, res);
+      return next.handle();
+    }
     let started = false;
     const commitOnce = (): Promise<void> => {
       if (started) return Promise.resolve();

@@ -31,6 +31,32 @@ describe.each(PLATFORMS)('per-session locking (%s)', (platform) => {
     expect(results.every((r) => r.headers['set-cookie'] === undefined)).toBe(true);
   });
 
+  it('a read-only route still deletes the cookie of a dead session (fingerprint mismatch)', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 5 });
+    b.headers['user-agent'] = 'another-browser/2.0';
+    const res = await b.get('/s/slow-read?ms=0');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ counter: 0, readOnly: true });
+    expect(b.lastSetCookie.join()).toMatch(/ML_SESS=; .*Max-Age=0/);
+    expect(b.cookie).toBeNull();
+  });
+
+  it('a read-only route that fails still carries its commit headers, and changes nothing', async () => {
+    const s = await createTestApp(platform, { noStore: true });
+    try {
+      const b = s.browser();
+      await b.post('/s/set', { counter: 2 });
+      const res = await b.get('/s/readonly-throw');
+      expect(res.status).toBe(409);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect((await b.get('/s/slow-read?ms=0')).headers['cache-control']).toBe('no-store');
+      expect((await b.get('/s/get')).body.data).toEqual({ counter: 2 });
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a read-only request does not wait for a locked session', async () => {
     const b = t.browser();
     await b.post('/s/set', { counter: 3 });

@@ -4,7 +4,7 @@
  */
 import 'reflect-metadata';
 import {
-  BadRequestException, Body, Controller, Get, Injectable, Module, Param, Post, Query, UseGuards,
+  BadRequestException, Body, ConflictException, Controller, Get, Injectable, Module, Param, Post, Query, UseGuards,
   type CanActivate, type DynamicModule, type INestApplication, type LoggerService, type Type,
 } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -129,6 +129,12 @@ export class TestSessionController {
   async slowRead(@Session() s: SessionInterface, @Query('ms') ms = '200') {
     await sleep(Number(ms));
     return { counter: s.get('counter', 0), readOnly: s.readOnly };
+  }
+
+  @Get('readonly-throw')
+  @SessionReadOnly()
+  readOnlyThrow(): never {
+    throw new ConflictException('read-only handler failed');
   }
 
   @Post('readonly-write')
