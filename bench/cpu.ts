@@ -25,6 +25,29 @@ export function processCpuMs(pid: number): number {
   }
 }
 
+/**
+ * Times the process's threads went to sleep waiting for something (voluntary context switches,
+ * summed over its threads). For the load generator, each one is a wake-up that the server's next
+ * response pays for on loopback: the kernel delivers a loopback send in the sender's context,
+ * waking the receiver included (see docs/benchmarks.md, "What limits (c)").
+ */
+export function voluntarySwitches(pid: number): number {
+  let sum = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+        if (m) sum += Number(m[1]);
+      } catch {
+        // thread gone meanwhile
+      }
+    }
+  } catch {
+    // process gone
+  }
+  return sum;
+}
+
 /** PIDs whose command name is `name` (e.g. every `postgres` backend). */
 export function pidsNamed(name: string): number[] {
   const out: number[] = [];
@@ -54,6 +77,8 @@ export interface CpuUse {
   storeMs: number;
   /** Everything else that ran on the machine, ms. */
   otherMs: number;
+  /** The load generator's voluntary context switches (see `voluntarySwitches`). */
+  loadWakeups: number;
   /** Machine capacity in the window (wall time × cores), ms. */
   capacityMs: number;
 }
@@ -67,6 +92,7 @@ export function cpuWindow(serverPid: number, loadPid: number, storePids: () => n
   const store0 = new Map(storePids().map((p) => [p, processCpuMs(p)]));
   const s0 = processCpuMs(serverPid);
   const l0 = processCpuMs(loadPid);
+  const w0 = voluntarySwitches(loadPid);
   const m0 = machineCpuMs();
   return () => {
     const m1 = machineCpuMs();
@@ -74,6 +100,7 @@ export function cpuWindow(serverPid: number, loadPid: number, storePids: () => n
     const loadMs = processCpuMs(loadPid) - l0;
     const storeMs = storePids().reduce((sum, p) => sum + Math.max(0, processCpuMs(p) - (store0.get(p) ?? 0)), 0);
     const busy = m1.busy - m0.busy;
-    return { serverMs, loadMs, storeMs, otherMs: Math.max(0, busy - serverMs - loadMs - storeMs), capacityMs: m1.total - m0.total };
+    const loadWakeups = voluntarySwitches(loadPid) - w0;
+    return { serverMs, loadMs, storeMs, otherMs: Math.max(0, busy - serverMs - loadMs - storeMs), capacityMs: m1.total - m0.total, loadWakeups };
   };
 }

@@ -323,6 +323,8 @@ interface CaseResult {
   serverCpuUs: number;
   storeCpuUs: number;
   loadCpuUs: number;
+  /** Median over the rounds of the load generator's wake-ups per request. */
+  loadWakeups: number;
   otherShare: number;
 }
 
@@ -342,21 +344,22 @@ function summarize(c: LoadCase, rounds: Measured[]): CaseResult {
     serverCpuUs: median(rounds.map((r) => (1000 * r.cpu.serverMs) / Math.max(1, r.total))),
     storeCpuUs: median(rounds.map((r) => (1000 * r.cpu.storeMs) / Math.max(1, r.total))),
     loadCpuUs: median(rounds.map((r) => (1000 * r.cpu.loadMs) / Math.max(1, r.total))),
+    loadWakeups: median(rounds.map((r) => r.cpu.loadWakeups / Math.max(1, r.total))),
     otherShare: median(rounds.map((r) => r.cpu.otherMs / Math.max(1, r.cpu.capacityMs))),
   };
 }
 
 function loadTable(results: CaseResult[], byId: Map<string, CaseResult>, withRatios: boolean): string[] {
   const lines = [
-    `| case | req/s median | req/s min–max | p99 ms median (min–max) |${withRatios ? ' × (b) | × (a) |' : ' × (a, no cookie) |'} server CPU µs/req | store CPU µs/req | other load | non-2xx/errors |`,
-    `|---|---:|---:|---:|${withRatios ? '---:|---:|' : '---:|'}---:|---:|---:|---:|`,
+    `| case | req/s median | req/s min–max | p99 ms median (min–max) |${withRatios ? ' × (b) | × (a) |' : ' × (a, no cookie) |'} server CPU µs/req | store CPU µs/req | load gen. CPU µs/req | load gen. wake-ups/req | other load | non-2xx/errors |`,
+    `|---|---:|---:|---:|${withRatios ? '---:|---:|' : '---:|'}---:|---:|---:|---:|---:|---:|`,
   ];
   const a = withRatios ? byId.get('a')?.rpsMedian : byId.get('a-nocookie')?.rpsMedian;
   const b = byId.get('b')?.rpsMedian;
   for (const r of results) {
     const ratios = withRatios ? `${ratio(r.rpsMedian, b)} | ${ratio(r.rpsMedian, a)} |` : `${ratio(r.rpsMedian, a)} |`;
     lines.push(
-      `| ${r.case.label} | ${fmt(r.rpsMedian)} | ${fmt(r.rpsMin)}–${fmt(r.rpsMax)} | ${fmt(r.p99Median)} (${fmt(r.p99Min)}–${fmt(r.p99Max)}) | ${ratios} ${fmt(r.serverCpuUs)} | ${r.case.id === 'a' || r.case.id.endsWith('nocookie') && r.storeCpuUs < 1 ? '–' : fmt(r.storeCpuUs)} | ${(100 * r.otherShare).toFixed(0)}% | ${r.failures} |`,
+      `| ${r.case.label} | ${fmt(r.rpsMedian)} | ${fmt(r.rpsMin)}–${fmt(r.rpsMax)} | ${fmt(r.p99Median)} (${fmt(r.p99Min)}–${fmt(r.p99Max)}) | ${ratios} ${fmt(r.serverCpuUs)} | ${r.case.id === 'a' || r.case.id.endsWith('nocookie') && r.storeCpuUs < 1 ? '–' : fmt(r.storeCpuUs)} | ${fmt(r.loadCpuUs)} | ${r.loadWakeups.toFixed(2)} | ${(100 * r.otherShare).toFixed(0)}% | ${r.failures} |`,
     );
   }
   return lines;
@@ -480,7 +483,7 @@ async function main(): Promise<void> {
         raw.set(c.id, [...(raw.get(c.id) ?? []), r]);
         const perReq = (ms: number): string => fmt((1000 * ms) / Math.max(1, r.total));
         log(
-          `round ${round} ${c.id}: ${fmt(r.rps)} req/s, p99 ${r.p99} ms, CPU/req server ${perReq(r.cpu.serverMs)} µs, store ${perReq(r.cpu.storeMs)} µs, other load ${((100 * r.cpu.otherMs) / r.cpu.capacityMs).toFixed(0)}%` +
+          `round ${round} ${c.id}: ${fmt(r.rps)} req/s, p99 ${r.p99} ms, CPU/req server ${perReq(r.cpu.serverMs)} µs, store ${perReq(r.cpu.storeMs)} µs, load gen. wake-ups/req ${(r.cpu.loadWakeups / Math.max(1, r.total)).toFixed(2)}, other load ${((100 * r.cpu.otherMs) / r.cpu.capacityMs).toFixed(0)}%` +
             `${r.non2xx + r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`,
         );
         await sleep(PAUSE_MS);
