@@ -35,8 +35,14 @@ const LEASE_DIR = /^([0-9a-f]{64})\.lease$/;
 const LEGACY_LOCK_DIR = /^([0-9a-f]{64})\.lock$/;
 /** Lock tokens are `<expiresAt ms>.<22 base64url chars>`; nothing else may become part of a path. */
 const TOKEN = /^(\d{1,16})\.([A-Za-z0-9_-]{22})$/;
-/** The one lease directory inside `<key>.lease/` is named `free` or `held.<token>`. */
+/**
+ * The one lease directory inside `<key>.lease/` is named `free.<unique name>` when released and
+ * `held.<token>` when held. Every release picks a new free name, so a process that remembers the
+ * name it released to knows, when renaming exactly that name succeeds, that nobody locked the
+ * session since (see `Recent`). A plain `free` (earlier builds) is still taken.
+ */
 const FREE = 'free';
+const FREE_PREFIX = 'free.';
 const HELD_PREFIX = 'held.';
 /**
  * Inside the lease directory: the replaced version of the record, kept as the file the next
@@ -46,6 +52,8 @@ const SPARE_PREFIX = 'spare.';
 /** Records this driver committed last, by file key: at most this many, each at most RECENT_MAX_BYTES. */
 const RECENT_MAX = 1000;
 const RECENT_MAX_BYTES = 8 * 1024;
+/** Descriptors kept open by `Recent` entries (two per session at most), across all sessions. */
+const RECENT_MAX_FDS = 256;
 const TEMP_PREFIX = '.tmp.';
 const ROOT_GONE_PREFIX = '.gone.';
 
@@ -82,9 +90,11 @@ type Decoded = { kind: 'ok'; id: string; record: SessionRecord } | { kind: 'garb
 
 /**
  * What this driver instance committed last for one session. It stays true exactly while the
- * spare it named is in the lease directory: every other commit consumes that spare, and every
- * other change of the record (destroy, gc, an unlocked write, a takeover) removes the lease
- * directory or empties it.
+ * lease directory still has the free name this instance released it to: any lock renames that
+ * name away (and every release picks a new one), and every change of the record without the
+ * lock (destroy, gc, an unlocked write) moves the whole lease directory away. So when
+ * `lockAndRead` takes the lock by renaming exactly `free`, nothing has changed since: the record
+ * is this one, the spare is still `spare`, and the descriptors below still reach those files.
  */
 interface Recent {
   record: SessionRecord;
@@ -93,6 +103,27 @@ interface Recent {
   /** Name of the spare in the lease directory, and its byte length (Infinity: not known). */
   spare: string;
   spareBytes: number;
+  /** The free name this instance released the lease to; null while `heldBy` still holds it. */
+  free: string | null;
+  /** The lock token under which this was committed, while that lock is held; else null. */
+  heldBy: string | null;
+  /**
+   * Open for writing: the spare's file and the record's file (the next spare), so that a
+   * steady stream of commits opens and closes nothing. Null when not kept (see RECENT_MAX_FDS).
+   */
+  spareFd: number | null;
+  recordFd: number | null;
+}
+
+/** A lease taken: our token, and the free name it was taken under (null: created or taken over). */
+interface Taken {
+  token: string;
+  via: string | null;
+}
+
+/** A released lease's name: `free.<unique name>`, or `free` from earlier builds. */
+function isFreeName(name: string): boolean {
+  return name === FREE || name.startsWith(FREE_PREFIX);
 }
 
 /** A lock() call of this process waiting for a session's lock. */
@@ -137,6 +168,13 @@ export class FileDriver implements SessionDriver {
   private readonly openSpares = new Map<string, { fd: number; spare: string }>();
   /** Names this instance's spares, so that another process's (or instance's) never matches. */
   private readonly tag = randomBytes(9).toString('base64url');
+  /** Descriptors held by `recent` entries (bounded by RECENT_MAX_FDS). */
+  private recentFds = 0;
+  /**
+   * The `recent` entries that hold descriptors, least recently committed first: when the bound
+   * is reached, the sessions committed longest ago give theirs up, so that the busy ones keep them.
+   */
+  private readonly fdHolders = new Map<string, Recent>();
 
   constructor(options: FileDriverOptions) {
     const path = options?.path ?? DEFAULT_PATH;
@@ -168,7 +206,56 @@ export class FileDriver implements SessionDriver {
     this.closed = true;
     for (const { fd } of this.openSpares.values()) closeCb(fd, () => undefined);
     this.openSpares.clear();
+    for (const key of [...this.recent.keys()]) this.forget(key);
     for (const queue of this.queues.values()) for (const waiter of queue) wakeWaiter(waiter);
+  }
+
+  /** Drops what this instance remembers of a session, closing the descriptors it kept. */
+  private forget(key: string): void {
+    const known = this.recent.get(key);
+    if (known === undefined) return;
+    this.recent.delete(key);
+    this.closeKept(key, known);
+  }
+
+  /** Closes the descriptors an entry of `recent` holds (it stays remembered). */
+  private closeKept(key: string, known: Recent): void {
+    for (const fd of [known.spareFd, known.recordFd]) {
+      if (fd === null) continue;
+      this.recentFds--;
+      closeCb(fd, () => undefined);
+    }
+    known.spareFd = null;
+    known.recordFd = null;
+    this.fdHolders.delete(key);
+  }
+
+  /** Takes an entry out of `recent` with its descriptors, which the caller now owns. */
+  private take(key: string): Recent | undefined {
+    const known = this.recent.get(key);
+    if (known === undefined) return undefined;
+    this.recent.delete(key);
+    this.fdHolders.delete(key);
+    this.recentFds -= (known.spareFd === null ? 0 : 1) + (known.recordFd === null ? 0 : 1);
+    return known;
+  }
+
+  /**
+   * Remembers a commit, with its descriptors: within RECENT_MAX_FDS, the sessions committed
+   * longest ago close theirs to make room.
+   */
+  private remember(key: string, entry: Recent): void {
+    this.forget(key);
+    if (this.recent.size >= RECENT_MAX) this.forget(this.recent.keys().next().value!);
+    const fds = (entry.spareFd === null ? 0 : 1) + (entry.recordFd === null ? 0 : 1);
+    while (fds > 0 && this.recentFds + fds > RECENT_MAX_FDS && this.fdHolders.size > 0) {
+      const [oldest, holder] = this.fdHolders.entries().next().value!;
+      this.closeKept(oldest, holder);
+    }
+    this.recent.set(key, entry);
+    if (fds === 0) return;
+    this.recentFds += fds;
+    this.fdHolders.set(key, entry);
   }
 
   /** The record, `null` when absent, past `evictAt`, or unreadable as a session file (see docs/drivers/file.md). */
@@ -191,18 +278,29 @@ export class FileDriver implements SessionDriver {
   /** `lock` + `read` with the ID hashed once. */
   async lockAndRead(id: string, options: LockOptions): Promise<{ token: string; record: SessionRecord | null }> {
     const key = keyOf(id);
-    const token = await this.acquire(key, options);
+    const { token, via } = await this.acquire(key, options, () => this.recent.get(key)?.free);
     try {
       const known = this.recent.get(key);
-      if (known !== undefined) {
-        // Opening the spare proves it is still there, and the commit will need it open anyway.
-        const fd = await openForWrite(under(this.leaseDir(key), HELD_PREFIX + token, known.spare));
+      if (known !== undefined && known.free !== null && via === known.free) {
+        // We took the lease under the name we released it to: nobody locked it since, so the
+        // record is the one we wrote and the spare is where we left it. Its descriptor, if kept,
+        // goes to the commit; otherwise opening it costs one call (and it stays open after).
+        known.free = null;
+        known.heldBy = token;
+        let fd = known.spareFd;
+        if (fd !== null) {
+          known.spareFd = null;
+          this.recentFds--;
+          if (known.recordFd === null) this.fdHolders.delete(key);
+        } else {
+          fd = await openForWrite(under(this.leaseDir(key), HELD_PREFIX + token, known.spare));
+        }
         if (fd !== null) {
           this.openSpares.set(token, { fd, spare: known.spare });
           return { token, record: this.recordOf({ kind: 'ok', id, record: copyRecord(known.record) }) };
         }
-        this.recent.delete(key);
       }
+      this.forget(key);
       return { token, record: await this.readLocked(id, key) };
     } catch (err) {
       await this.release(key, token).catch(() => undefined);
@@ -247,6 +345,7 @@ export class FileDriver implements SessionDriver {
       // second revoke, an instance that locked in between may keep its memory and later commit
       // over this write: mixing locked and unlocked writers on one session can lose updates anyway.)
       const dir = this.leaseDir(key);
+      this.forget(key);
       await this.guard('write a session', () => this.revokeAll(dir));
       await this.commitUnlocked(join(this.root, TEMP_PREFIX + uniqueName()), Buffer.from(body, 'utf8'), key);
       await this.guard('write a session', () => this.revokeAll(dir));
@@ -309,7 +408,7 @@ export class FileDriver implements SessionDriver {
 
   /** Takes the session's lock, waiting up to `waitMs`; resolves to the owner's token. */
   async lock(id: string, options: LockOptions): Promise<string> {
-    return this.acquire(keyOf(id), options);
+    return (await this.acquire(keyOf(id), options)).token;
   }
 
   /** Releases the lock if `token` still owns it; a stale or foreign token changes nothing. */
@@ -362,6 +461,7 @@ export class FileDriver implements SessionDriver {
    */
   private async destroyVoiding(key: string, remove: () => Promise<boolean>): Promise<boolean> {
     const dir = this.leaseDir(key);
+    this.forget(key);
     await this.revokeAll(dir);
     const removed = await remove();
     await this.revokeAll(dir);
@@ -412,10 +512,32 @@ export class FileDriver implements SessionDriver {
    */
   private async commitLocked(held: string, token: string, record: SessionRecord, body: string, key: string, leaseEnd: number): Promise<void> {
     const data = Buffer.from(body, 'utf8');
-    const known = this.recent.get(key);
-    this.recent.delete(key);
+    // Out of `recent`, with its descriptors now ours (closed below unless they move on).
+    const known = this.take(key);
     const open = this.openSpares.get(token);
     this.openSpares.delete(token);
+    // Held since our own last commit (locked under its free name, or still the same lock): the
+    // remembered spare and record are those files, and their kept descriptors reach them.
+    const own = known !== undefined && known.heldBy === token;
+    /** The spare's descriptor we write through; it stays open as the record's descriptor. */
+    let keptFd: number | null = null;
+    /** The record's descriptor, kept from our last commit: the next spare's. */
+    const recordFd = own ? known.recordFd : null;
+    const unused: number[] = [];
+    if (open !== undefined) {
+      if (own && open.spare === known.spare) keptFd = open.fd;
+      else unused.push(open.fd);
+    }
+    if (known !== undefined && known.spareFd !== null) {
+      if (own && keptFd === null) keptFd = known.spareFd;
+      else unused.push(known.spareFd);
+    }
+    if (!own && known !== undefined && known.recordFd !== null) unused.push(known.recordFd);
+    for (const fd of unused) closeCb(fd, () => undefined);
+    const closeOurs = (): void => {
+      for (const fd of [keptFd, recordFd]) if (fd !== null) closeCb(fd, () => undefined);
+      keptFd = null;
+    };
     let spare: string | null = null;
     /** The file being written: if the write fails half-way, it must not stay behind. */
     let writing: string | null = null;
@@ -428,14 +550,16 @@ export class FileDriver implements SessionDriver {
     try {
       // Our own spare if we committed last (its length is known, so it is cut only when needed);
       // otherwise whatever spare the lease directory holds.
-      if (open !== undefined && known !== undefined && open.spare === known.spare) {
-        writing = under(held, open.spare);
-        await overwriteFd(open.fd, data, data.length < known.spareBytes);
-        spare = known.spare;
+      if (keptFd !== null) {
+        writing = under(held, known!.spare);
+        const fd = keptFd;
+        keptFd = null; // closed by overwriteFd if the write fails
+        await overwriteFd(fd, data, data.length < known!.spareBytes, true);
+        keptFd = fd;
+        spare = known!.spare;
       } else if (known !== undefined && (await overwrite(known.spare, data.length < known.spareBytes, false))) {
         spare = known.spare;
       } else {
-        if (open !== undefined) closeCb(open.fd, () => undefined);
         for (const name of await readdir(held)) {
           if (!name.startsWith(SPARE_PREFIX)) continue;
           // A spare we did not leave is checked to have no other name (see overwriteFile).
@@ -455,6 +579,7 @@ export class FileDriver implements SessionDriver {
         await writeNewFile(writing, data);
       }
     } catch (err) {
+      closeOurs();
       // A half-written spare must not be left for the next holder (nor for an unlocked reader
       // that still has it open): it goes, and the next write creates a new file.
       if (writing !== null) await this.discard(writing, key);
@@ -474,16 +599,29 @@ export class FileDriver implements SessionDriver {
       // Not committed: neither the version we wrote nor the extra name of the record may stay. A
       // spare holding a refused version could otherwise be read by an unlocked reader that opened
       // it back when it was the record, or be published later without being cut to length.
+      closeOurs();
       await this.discard(source, key);
       if (keeping) await this.discard(kept, key);
       if (err instanceof SessionException) throw err;
       if (codeOf(err) === 'ENOENT') throw new SessionLockException(LOCK_LOST);
       throw this.storeError('write a session', err);
     }
-    if (!keeping || data.length > RECENT_MAX_BYTES) return;
-    if (this.recent.size >= RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
-    // The kept file is the version we replaced: its length is known only if it was ours.
-    this.recent.set(key, { record: copyRecord(record), bytes: data.length, spare: next, spareBytes: known !== undefined && spare === known.spare ? known.bytes : Infinity });
+    if (!keeping || data.length > RECENT_MAX_BYTES) {
+      closeOurs();
+      return;
+    }
+    // The kept file is the version we replaced: its length is known only if it was ours. The
+    // descriptors swap roles: the file we wrote is the record now, the old record the spare.
+    this.remember(key, {
+      record: copyRecord(record),
+      bytes: data.length,
+      spare: next,
+      spareBytes: known !== undefined && spare === known.spare ? known.bytes : Infinity,
+      free: null,
+      heldBy: token,
+      spareFd: recordFd,
+      recordFd: keptFd,
+    });
   }
 
   /**
@@ -535,7 +673,7 @@ export class FileDriver implements SessionDriver {
       if (read === null || read.settled) return read && { decoded: read.decoded, stats: read.stats };
       await sleep(attempt);
     }
-    const token = await this.acquire(key, SETTLE_LOCK);
+    const { token } = await this.acquire(key, SETTLE_LOCK);
     try {
       return await this.loadLocked(key, id);
     } finally {
@@ -602,8 +740,12 @@ export class FileDriver implements SessionDriver {
 
   // ---- locks -----------------------------------------------------------------------------
 
-  /** `lock()` by file key (gc locks files whose ID it has not read). */
-  private async acquire(key: string, { waitMs, ttlMs }: LockOptions): Promise<string> {
+  /**
+   * `lock()` by file key (gc locks files whose ID it has not read). Resolves to our token and the
+   * free name the lease was taken under (null: created, or taken over from an expired holder).
+   * `expected`: the free name to try first (the one this instance last released to).
+   */
+  private async acquire(key: string, { waitMs, ttlMs }: LockOptions, expected?: () => string | null | undefined): Promise<Taken> {
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new SessionException('lock ttl must be a positive number of milliseconds.');
     const dir = this.leaseDir(key);
     const deadline = Date.now() + Math.max(0, Number.isFinite(waitMs) ? waitMs : 0);
@@ -622,8 +764,8 @@ export class FileDriver implements SessionDriver {
           await sleepWaiter(me, left);
           continue;
         }
-        const outcome = await this.guard('take a session lock', () => this.tryTake(dir, ttlMs, true));
-        if (typeof outcome === 'string') return outcome;
+        const outcome = await this.guard('take a session lock', () => this.tryTake(dir, ttlMs, true, expected?.() ?? undefined));
+        if ('token' in outcome) return outcome;
         const now = Date.now();
         if (now >= deadline) throw new SessionLockException();
         let pause = Math.min(backoff, deadline - now);
@@ -650,20 +792,20 @@ export class FileDriver implements SessionDriver {
    * lease (`heldUntil` 0: in flux, try again after a backoff). Every way in is one `rename()`
    * of the single lease directory to `held.<our token>`, so one contender wins each change.
    */
-  private async tryTake(dir: string, ttlMs: number, create: boolean): Promise<string | { heldUntil: number }> {
+  private async tryTake(dir: string, ttlMs: number, create: boolean, expected?: string): Promise<Taken | { heldUntil: number }> {
     const token = newToken(ttlMs);
     const mine = under(dir, HELD_PREFIX + token);
-    // The common case, a released lease: one system call.
-    if (await renameUnlessMissing(under(dir, FREE), mine)) return token;
+    // The common case, a lease we released last: one system call.
+    if (expected !== undefined && (await renameUnlessMissing(under(dir, expected), mine))) return { token, via: expected };
     let names: string[];
     try {
       names = await readdir(dir);
     } catch (err) {
       if (codeOf(err) !== 'ENOENT') throw err;
       if (!create) return { heldUntil: 0 };
-      return (await this.createLease(dir, token)) ? token : { heldUntil: 0 };
+      return (await this.createLease(dir, token)) ? { token, via: null } : { heldUntil: 0 };
     }
-    const leases = names.filter((name) => name === FREE || name.startsWith(HELD_PREFIX));
+    const leases = names.filter((name) => isFreeName(name) || name.startsWith(HELD_PREFIX));
     if (leases.length === 0) {
       // Only a release that removes the lease directory (or a crash in its middle) leaves it
       // without a lease; rmdir() succeeds only if it is really empty. Anything else in it is not
@@ -679,7 +821,7 @@ export class FileDriver implements SessionDriver {
     }
     // Two names: a listing that overlapped a rename. Look again.
     if (leases.length > 1) return { heldUntil: 0 };
-    if (leases[0] === FREE) return (await renameUnlessMissing(join(dir, FREE), mine)) ? token : { heldUntil: 0 };
+    if (isFreeName(leases[0])) return (await renameUnlessMissing(under(dir, leases[0]), mine)) ? { token, via: leases[0] } : { heldUntil: 0 };
     const current = leases[0].slice(HELD_PREFIX.length);
     const lease = parseToken(current);
     if (lease !== null && lease.expiresAt > Date.now()) return { heldUntil: lease.expiresAt };
@@ -700,7 +842,7 @@ export class FileDriver implements SessionDriver {
       if (codeOf(err) !== 'ENOENT') await this.revokeAll(dir);
       return { heldUntil: 0 };
     }
-    return token;
+    return { token, via: null };
   }
 
   /**
@@ -734,11 +876,19 @@ export class FileDriver implements SessionDriver {
    * wrote it).
    */
   private async release(key: string, token: string, hasRecord = false): Promise<void> {
+    const known = this.recent.get(key);
+    const ours = known !== undefined && known.heldBy === token;
     const open = this.openSpares.get(token);
     if (open !== undefined) {
-      // Locked and read, but not written.
+      // Locked and read, but not written: the spare's descriptor goes back to what we remember.
       this.openSpares.delete(token);
-      closeCb(open.fd, () => undefined);
+      if (ours && open.spare === known.spare && known.spareFd === null && this.recentFds < RECENT_MAX_FDS) {
+        known.spareFd = open.fd;
+        this.recentFds++;
+        this.fdHolders.set(key, known);
+      } else {
+        closeCb(open.fd, () => undefined);
+      }
     }
     if (typeof token !== 'string' || parseToken(token) === null) return;
     const dir = this.leaseDir(key);
@@ -748,13 +898,23 @@ export class FileDriver implements SessionDriver {
       // directory behind per request until the next gc: while still holding the lease, move it
       // out (which also releases it) and remove the then empty lease directory.
       if (!hasRecord && !(await exists(this.recordPath(key)))) {
+        if (ours) this.forget(key);
         const gone = join(this.root, ROOT_GONE_PREFIX + uniqueName());
         if (!(await renameUnlessMissing(mine, gone))) return;
         await rmdir(dir).catch(() => undefined);
         await removeTree(gone);
-      } else if (!(await renameUnlessMissing(mine, under(dir, FREE)))) {
-        // ENOENT: a successor already revoked us, so a non-owner never releases anyone's lock.
-        return;
+      } else {
+        // A new name on every release: see FREE_PREFIX.
+        const free = FREE_PREFIX + uniqueName();
+        if (!(await renameUnlessMissing(mine, under(dir, free)))) {
+          // ENOENT: a successor already revoked us, so a non-owner never releases anyone's lock.
+          if (ours && this.recent.get(key) === known) this.forget(key);
+          return;
+        }
+        if (ours && this.recent.get(key) === known) {
+          known.heldBy = null;
+          known.free = free;
+        }
       }
       const next = this.queues.get(key)?.[0];
       if (next) wakeWaiter(next);
@@ -816,7 +976,7 @@ export class FileDriver implements SessionDriver {
       // lock and may still refresh it; we skip it (the next gc sees it) rather than race its write.
       let token: string;
       try {
-        token = await this.acquire(key, { waitMs: 0, ttlMs: GC_LOCK_TTL_MS });
+        ({ token } = await this.acquire(key, { waitMs: 0, ttlMs: GC_LOCK_TTL_MS }));
       } catch (err) {
         if (err instanceof SessionLockException) return 0;
         throw err;
@@ -836,7 +996,7 @@ export class FileDriver implements SessionDriver {
       // the directory when there is still no record.
       if (await exists(this.recordPath(lease[1]))) return 0;
       const outcome = await this.tryTake(join(this.root, name), GC_LOCK_TTL_MS, false);
-      if (typeof outcome === 'string') await this.release(lease[1], outcome);
+      if ('token' in outcome) await this.release(lease[1], outcome.token);
       return 0;
     }
     if (name.startsWith(TEMP_PREFIX) || name.startsWith(ROOT_GONE_PREFIX) || LEGACY_LOCK_DIR.test(name)) {
@@ -1065,15 +1225,15 @@ function openForWrite(path: string): Promise<number | null> {
   });
 }
 
-/** `overwriteFile` on a descriptor already open for writing; closes it in every case. */
-function overwriteFd(fd: number, data: Buffer, cut: boolean): Promise<void> {
+/** `overwriteFile` on a descriptor already open for writing; closes it in every case, except after success with `keep`. */
+function overwriteFd(fd: number, data: Buffer, cut: boolean, keep = false): Promise<void> {
   return new Promise((resolveWrite, rejectWrite) => {
     const fail = (err: Error): void => closeCb(fd, () => rejectWrite(err));
     const from = (offset: number): void => {
       writeCb(fd, data, offset, data.length - offset, offset, (writeErr, written) => {
         if (writeErr) return fail(writeErr);
         if (offset + written < data.length) return from(offset + written);
-        const done = (): void => closeCb(fd, (closeErr) => (closeErr ? rejectWrite(closeErr) : resolveWrite()));
+        const done = (): void => (keep ? resolveWrite() : closeCb(fd, (closeErr) => (closeErr ? rejectWrite(closeErr) : resolveWrite())));
         if (!cut) return done();
         ftruncateCb(fd, data.length, (truncErr) => (truncErr ? fail(truncErr) : done()));
       });

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { link, mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
+import { link, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, utimes, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileDriver } from '../../lib/drivers/file.driver.js';
@@ -19,6 +19,19 @@ afterAll(async () => {
 });
 
 const keyOf = (id: string): string => createHash('sha256').update(id).digest('hex');
+
+/** Waits (up to 2 s) for `check` to hold: descriptors are closed asynchronously. */
+async function eventually(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await check()); i++) await sleep(10);
+  expect(await check()).toBe(true);
+}
+
+/** The released lease's name in `leaseDir` (asserting that it holds exactly that). */
+async function freeName(leaseDir: string): Promise<string> {
+  const names = await readdir(leaseDir);
+  expect(names).toEqual([expect.stringMatching(/^free\.[\w-]+$/)]);
+  return names[0];
+}
 
 describeDriverConformance('file', async () => {
   const dir = await freshDir();
@@ -61,7 +74,7 @@ describe('FileDriver specifics', () => {
       expect(stored.c).toMatch(/^[0-9a-f]{8}$/);
     });
 
-    it('lease directories are 0700 and hold one entry: held.<token> while locked, free once released', async () => {
+    it('lease directories are 0700 and hold one entry: held.<token> while locked, free.<new name> once released', async () => {
       const id = newId();
       await driver.write(id, makeRecord());
       const token = await driver.lock(id, { waitMs: 1000, ttlMs: 10_000 });
@@ -70,7 +83,22 @@ describe('FileDriver specifics', () => {
       expect(await readdir(leaseDir)).toEqual([`held.${token}`]);
       expect((await stat(join(leaseDir, `held.${token}`))).mode & 0o777).toBe(0o700);
       await driver.unlock(id, token);
-      expect(await readdir(leaseDir)).toEqual(['free']);
+      const first = await freeName(leaseDir);
+      // Every release names it anew: whoever remembers a free name knows nobody locked since.
+      await driver.unlock(id, await driver.lock(id, { waitMs: 1000, ttlMs: 10_000 }));
+      expect(await freeName(leaseDir)).not.toBe(first);
+    });
+
+    it('a lease released by an earlier build (a plain `free`) is taken as usual', async () => {
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'old build' }));
+      const leaseDir = join(root, `${keyOf(id)}.lease`);
+      await driver.unlock(id, await driver.lock(id, { waitMs: 1000, ttlMs: 10_000 }));
+      await rename(join(leaseDir, await freeName(leaseDir)), join(leaseDir, 'free'));
+      const { token, record } = await driver.lockAndRead!(id, { waitMs: 1000, ttlMs: 10_000 });
+      expect(record!.payload).toBe('old build');
+      expect(await readdir(leaseDir)).toEqual([`held.${token}`]);
+      await driver.unlock(id, token);
     });
 
     it('works on a directory that does not exist yet, and recreates it if it is removed after open()', async () => {
@@ -156,7 +184,8 @@ describe('FileDriver specifics', () => {
       expect(await readdir(join(root, `${keyOf(id)}.lease`, `held.${token}`))).toEqual([expect.stringMatching(/^spare\.[\w-]+\.[01]$/)]);
       await driver.unlock(id, token);
       expect((await driver.read(id))!.payload).toBe('y');
-      expect(await readdir(join(root, `${keyOf(id)}.lease`, 'free'))).toEqual([expect.stringMatching(/^spare\./)]);
+      const leaseDir = join(root, `${keyOf(id)}.lease`);
+      expect(await readdir(join(leaseDir, await freeName(leaseDir)))).toEqual([expect.stringMatching(/^spare\./)]);
     });
 
     it('a locked write reuses the replaced record\'s file: no file created or freed per write once a session has two versions', async () => {
@@ -264,7 +293,7 @@ describe('FileDriver specifics', () => {
       d.disturb = 5;
       expect((await d.read(id))!.payload).toBe('v8');
       expect(d.opens).toBe(6);
-      expect(await readdir(join(root, `${keyOf(id)}.lease`))).toEqual(['free']);
+      await freeName(join(root, `${keyOf(id)}.lease`));
     });
 
     it('a refused write leaves no spare behind: another instance that knew the spare does not publish its leftovers', async () => {
@@ -321,7 +350,7 @@ describe('FileDriver specifics', () => {
       const leaseDir = join(root, `${keyOf(id)}.lease`);
       await driver.write(id, makeRecord({ payload: 'live' }));
       await driver.unlock(id, await driver.lock(id, { waitMs: 500, ttlMs: 10_000 }));
-      await link(file, join(leaseDir, 'free', 'spare.revoked-holder.0'));
+      await link(file, join(leaseDir, await freeName(leaseDir), 'spare.revoked-holder.0'));
       const live = await open(file, 'r');
       const other = new FileDriver({ path: root });
       const { token } = await other.lockAndRead!(id, { waitMs: 500, ttlMs: 10_000 });
@@ -330,7 +359,7 @@ describe('FileDriver specifics', () => {
       expect(JSON.parse(await live.readFile({ encoding: 'utf8' })).payload).toBe('live');
       await live.close();
       expect((await driver.read(id))!.payload).toBe('next');
-      expect((await readdir(join(leaseDir, 'free'))).filter((n) => n.startsWith('spare.'))).toHaveLength(1);
+      expect((await readdir(join(leaseDir, await freeName(leaseDir)))).filter((n) => n.startsWith('spare.'))).toHaveLength(1);
     });
 
     it('reads without the lock never see a reused file half-rewritten or a version that was not committed', async () => {
@@ -589,10 +618,20 @@ describe('FileDriver specifics', () => {
         await d.writeAndUnlock!(id, makeRecord({ payload }), token);
         return record?.payload;
       };
-      await commit(a, 'a1');
+      const c = new FileDriver({ path: root });
+      // Enough commits for a to keep both files open (the spare's and the record's descriptors).
+      for (const p of ['a0', 'a1', 'a2', 'a3']) await commit(a, p);
       await commit(a, 'a2'); // a now remembers a2
       expect(await commit(b, 'b1')).toBe('a2');
       expect(await commit(a, 'a3')).toBe('b1'); // not the remembered a2
+      // Alternating: neither instance writes through a descriptor of a file the other has reused.
+      for (let i = 0; i < 4; i++) {
+        expect(await commit(b, `b-${i}`)).toBe(i === 0 ? 'a3' : `a-${i - 1}`);
+        expect((await c.read(id))!.payload).toBe(`b-${i}`);
+        expect(await commit(a, `a-${i}`)).toBe(`b-${i}`);
+        expect((await c.read(id))!.payload).toBe(`a-${i}`);
+      }
+      await commit(a, 'a3');
       // Locking and releasing without a write leaves the session, and what a remembers, as it was.
       await b.unlock(id, (await b.lockAndRead!(id, opts)).token);
       expect(await commit(a, 'a4')).toBe('a3');
@@ -606,26 +645,76 @@ describe('FileDriver specifics', () => {
       await a.unlock(id, token);
     });
 
-    it('the spare a lockAndRead opened is closed by a release without a write, and by close()', async () => {
+    it('a session keeps at most two descriptors open (its spare\'s and its record\'s), through releases without a write; close() closes them', async () => {
+      const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+      const base = await openFds();
       const d = new FileDriver({ path: root });
       const id = newId();
       const opts = { waitMs: 500, ttlMs: 10_000 };
-      const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
-      for (const p of ['v1', 'v2']) {
+      for (const p of ['v1', 'v2', 'v3', 'v4']) {
         const { token } = await d.lockAndRead!(id, opts);
         await d.writeAndUnlock!(id, makeRecord({ payload: p }), token);
       }
-      const before = await openFds();
+      await eventually(async () => (await openFds()) === base + 2);
       for (let i = 0; i < 20; i++) {
         const { token, record } = await d.lockAndRead!(id, opts);
-        expect(record!.payload).toBe('v2');
+        expect(record!.payload).toBe('v4');
         await d.unlock(id, token);
       }
-      expect(await openFds()).toBe(before);
-      await d.lockAndRead!(id, opts);
-      expect(await openFds()).toBe(before + 1);
+      await eventually(async () => (await openFds()) === base + 2);
+      const { token } = await d.lockAndRead!(id, opts);
+      await d.writeAndUnlock!(id, makeRecord({ payload: 'v5' }), token);
+      await eventually(async () => (await openFds()) === base + 2);
+      await d.lockAndRead!(id, opts); // held, not released
       await d.close();
-      expect(await openFds()).toBe(before);
+      await eventually(async () => (await openFds()) === base);
+      // Another instance (a destroy, here) leaves an instance's memory void: its descriptors go.
+      const e = new FileDriver({ path: root });
+      const other = newId();
+      for (const p of ['w1', 'w2', 'w3', 'w4']) {
+        const taken = await e.lockAndRead!(other, opts);
+        await e.writeAndUnlock!(other, makeRecord({ payload: p }), taken.token);
+      }
+      await eventually(async () => (await openFds()) === base + 2);
+      await e.destroy(other);
+      await eventually(async () => (await openFds()) === base);
+    });
+
+    it('descriptors are kept for at most 256 files across sessions; the others are opened when needed', async () => {
+      const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+      const base = await openFds();
+      const d = new FileDriver({ path: root });
+      const ids = Array.from({ length: 200 }, () => newId());
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      // Four commits each: from the third one on, a session keeps its two files open.
+      for (let round = 0; round < 4; round++) {
+        for (const id of ids) {
+          const { token } = await d.lockAndRead!(id, opts);
+          await d.writeAndUnlock!(id, makeRecord({ payload: `${round}` }), token);
+        }
+      }
+      const held = (await openFds()) - base;
+      expect(held).toBeGreaterThan(0);
+      expect(held).toBeLessThanOrEqual(256);
+      // Sessions busy now take the descriptors of those committed longest ago.
+      const busy = Array.from({ length: 10 }, () => newId());
+      for (let round = 0; round < 4; round++) {
+        for (const id of busy) {
+          const { token } = await d.lockAndRead!(id, opts);
+          await d.writeAndUnlock!(id, makeRecord({ payload: `busy ${round}` }), token);
+        }
+      }
+      expect((await openFds()) - base).toBeLessThanOrEqual(256);
+      const openFiles = new Set(await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => ''))));
+      for (const id of busy) expect(openFiles.has(join(root, `${keyOf(id)}.json`))).toBe(true);
+      for (const id of ids.slice(0, 20)) {
+        const { token, record } = await d.lockAndRead!(id, opts);
+        expect(record!.payload).toBe('3');
+        await d.writeAndUnlock!(id, makeRecord({ payload: 'last' }), token);
+        expect((await driver.read(id))!.payload).toBe('last');
+      }
+      await d.close();
+      await eventually(async () => (await openFds()) === base);
     });
 
     it('a holder that read from memory and was then taken over cannot write through the spare it opened', async () => {
@@ -633,7 +722,7 @@ describe('FileDriver specifics', () => {
       const b = new FileDriver({ path: root });
       const id = newId();
       const opts = { waitMs: 500, ttlMs: 10_000 };
-      for (const p of ['a1', 'a2']) {
+      for (const p of ['a0', 'a1', 'a1', 'a2']) {
         const { token } = await a.lockAndRead!(id, opts);
         await a.writeAndUnlock!(id, makeRecord({ payload: p }), token);
       }
@@ -701,7 +790,7 @@ describe('FileDriver specifics', () => {
         const token = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
         await driver.unlock(id, token);
       }
-      expect(await readdir(join(root, `${keyOf(id)}.lease`))).toEqual(['free']);
+      await freeName(join(root, `${keyOf(id)}.lease`));
     });
 
     it('writeAndUnlock commits and releases; a lease directory emptied by a crash mid-release does not block', async () => {
@@ -710,14 +799,14 @@ describe('FileDriver specifics', () => {
       expect(record).toBeNull();
       await driver.writeAndUnlock!(id, makeRecord({ payload: 'one' }), token);
       const leaseDir = join(root, `${keyOf(id)}.lease`);
-      expect(await readdir(leaseDir)).toEqual(['free']);
+      const released = await freeName(leaseDir);
       expect((await driver.read(id))!.payload).toBe('one');
       // A process killed between moving its lease out and removing the directory.
-      await rm(join(leaseDir, 'free'), { recursive: true });
+      await rm(join(leaseDir, released), { recursive: true });
       const again = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
       await driver.unlock(id, again);
       // A directory with foreign content and no lease (made by hand) is moved away, not waited on forever.
-      await rm(join(leaseDir, 'free'), { recursive: true });
+      await rm(join(leaseDir, await freeName(leaseDir)), { recursive: true });
       await writeFile(join(leaseDir, 'junk'), 'x');
       const third = await driver.lock(id, { waitMs: 500, ttlMs: 10_000 });
       expect(await readdir(leaseDir)).toEqual([`held.${third}`]);
