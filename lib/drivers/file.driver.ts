@@ -93,7 +93,7 @@ type Decoded = { kind: 'ok'; id: string; record: SessionRecord } | { kind: 'garb
  * lease directory still has the free name this instance released it to: any lock renames that
  * name away (and every release picks a new one), and every change of the record without the
  * lock (destroy, gc, an unlocked write) moves the whole lease directory away. So when
- * `lockAndRead` takes the lock by renaming exactly `free`, nothing has changed since: the record
+ * `lockAndRead` takes the lock by renaming exactly that name, nothing has changed since: the record
  * is this one, the spare is still `spare`, and the descriptors below still reach those files.
  */
 interface Recent {
