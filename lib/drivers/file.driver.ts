@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { close as closeCb, fstat as fstatCb, constants as fsConstants, ftruncate as ftruncateCb, link as linkCb, open as openCb, read as readCb, rename as renameCb, unlink as unlinkCb, write as writeCb, type Stats } from 'node:fs';
+import { close as closeCb, fstat as fstatCb, fstatSync, constants as fsConstants, ftruncate as ftruncateCb, link as linkCb, open as openCb, read as readCb, rename as renameCb, unlink as unlinkCb, write as writeCb, type Stats } from 'node:fs';
 import { access, lstat, mkdir, open, opendir, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -247,6 +247,12 @@ export class FileDriver implements SessionDriver {
   private remember(key: string, entry: Recent): void {
     this.forget(key);
     if (this.recent.size >= RECENT_MAX) this.forget(this.recent.keys().next().value!);
+    if (this.closed) {
+      // close() ran while this commit was in flight: keep the memory, not the descriptors.
+      for (const fd of [entry.spareFd, entry.recordFd]) if (fd !== null) closeCb(fd, () => undefined);
+      entry.spareFd = null;
+      entry.recordFd = null;
+    }
     const fds = (entry.spareFd === null ? 0 : 1) + (entry.recordFd === null ? 0 : 1);
     while (fds > 0 && this.recentFds + fds > RECENT_MAX_FDS && this.fdHolders.size > 0) {
       const [oldest, holder] = this.fdHolders.entries().next().value!;
@@ -521,8 +527,8 @@ export class FileDriver implements SessionDriver {
     const own = known !== undefined && known.heldBy === token;
     /** The spare's descriptor we write through; it stays open as the record's descriptor. */
     let keptFd: number | null = null;
-    /** The record's descriptor, kept from our last commit: the next spare's. */
-    const recordFd = own ? known.recordFd : null;
+    /** The record's descriptor, kept from our last commit: the next spare's (checked below). */
+    let recordFd = own ? known.recordFd : null;
     const unused: number[] = [];
     if (open !== undefined) {
       if (own && open.spare === known.spare) keptFd = open.fd;
@@ -537,6 +543,7 @@ export class FileDriver implements SessionDriver {
     const closeOurs = (): void => {
       for (const fd of [keptFd, recordFd]) if (fd !== null) closeCb(fd, () => undefined);
       keptFd = null;
+      recordFd = null;
     };
     let spare: string | null = null;
     /** The file being written: if the write fails half-way, it must not stay behind. */
@@ -592,6 +599,23 @@ export class FileDriver implements SessionDriver {
     const next = `${SPARE_PREFIX}${this.tag}.${spare === `${SPARE_PREFIX}${this.tag}.0` ? 1 : 0}`;
     const kept = under(held, next);
     const keeping = await keepLink(path, kept);
+    let nextBytes = known !== undefined && spare === known.spare ? known.bytes : Infinity;
+    if (recordFd !== null) {
+      // The record's descriptor becomes the next spare's only if the name just linked is that
+      // file: a record replaced behind the lease (an unlocked writer that died before its second
+      // revoke, a file restored by hand) must not leave us writing into a file with no name while
+      // the spare is another one. Its size is then the spare's exact length. Synchronous on
+      // purpose: an fstat of an open descriptor reads an inode held in memory and never waits on
+      // the disk, and through the thread pool it cost ~10% of a request on the benchmark machine.
+      const info = keeping ? fstatOrNull(recordFd) : null;
+      if (info !== null && info.nlink === 2) {
+        nextBytes = info.size;
+      } else {
+        closeCb(recordFd, () => undefined);
+        recordFd = null;
+        nextBytes = Infinity;
+      }
+    }
     try {
       if (Date.now() >= leaseEnd) throw new SessionLockException(LOCK_LOST);
       await rename(source, path);
@@ -616,7 +640,7 @@ export class FileDriver implements SessionDriver {
       record: copyRecord(record),
       bytes: data.length,
       spare: next,
-      spareBytes: known !== undefined && spare === known.spare ? known.bytes : Infinity,
+      spareBytes: nextBytes,
       free: null,
       heldBy: token,
       spareFd: recordFd,
@@ -882,7 +906,7 @@ export class FileDriver implements SessionDriver {
     if (open !== undefined) {
       // Locked and read, but not written: the spare's descriptor goes back to what we remember.
       this.openSpares.delete(token);
-      if (ours && open.spare === known.spare && known.spareFd === null && this.recentFds < RECENT_MAX_FDS) {
+      if (ours && !this.closed && open.spare === known.spare && known.spareFd === null && this.recentFds < RECENT_MAX_FDS) {
         known.spareFd = open.fd;
         this.recentFds++;
         this.fdHolders.set(key, known);
@@ -1212,6 +1236,15 @@ function keepLink(existing: string, name: string): Promise<boolean> {
       unlinkCb(name, () => linkCb(existing, name, (again) => resolveLink(!again)));
     });
   });
+}
+
+/** fstat of an open descriptor (synchronous: see commitLocked), null if it fails. */
+function fstatOrNull(fd: number): Stats | null {
+  try {
+    return fstatSync(fd);
+  } catch {
+    return null;
+  }
 }
 
 /** Opens an existing file for writing; null if it does not exist. */

@@ -717,6 +717,69 @@ describe('FileDriver specifics', () => {
       await eventually(async () => (await openFds()) === base);
     });
 
+    it('a session file replaced behind the lease (a file restored by hand, an unlocked writer that died before its second revoke) loses no later commit', async () => {
+      const a = new FileDriver({ path: root });
+      const c = new FileDriver({ path: root });
+      const id = newId();
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      const commit = async (p: string): Promise<void> => {
+        const { token } = await a.lockAndRead!(id, opts);
+        await a.writeAndUnlock!(id, makeRecord({ payload: p }), token);
+      };
+      for (const p of ['v0', 'v1', 'v2', 'v3']) await commit(p); // a keeps both files open
+      // A valid, longer file for the same ID, renamed over the record without the lease.
+      const side = join(await freshDir(), 'side');
+      const other = new FileDriver({ path: side });
+      await other.write(id, makeRecord({ payload: 'restored-and-longer-than-any-of-these' }));
+      await rename(join(side, `${keyOf(id)}.json`), join(root, `${keyOf(id)}.json`));
+      const seen: string[] = [];
+      for (const p of ['w1', 'w2', 'w3', 'w4']) {
+        await commit(p);
+        seen.push((await c.read(id))!.payload);
+      }
+      expect(seen).toEqual(['w1', 'w2', 'w3', 'w4']);
+    });
+
+    it('an instance holding descriptors that locks with lock() after another instance committed writes by name, not through them', async () => {
+      const a = new FileDriver({ path: root });
+      const b = new FileDriver({ path: root });
+      const c = new FileDriver({ path: root });
+      const id = newId();
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      for (const p of ['a0', 'a1', 'a2', 'a3']) {
+        const { token } = await a.lockAndRead!(id, opts);
+        await a.writeAndUnlock!(id, makeRecord({ payload: p }), token);
+      }
+      const taken = await b.lockAndRead!(id, opts);
+      await b.writeAndUnlock!(id, makeRecord({ payload: 'b1' }), taken.token);
+      const token = await a.lock(id, opts);
+      await a.write(id, makeRecord({ payload: 'a-locked' }), token);
+      await a.unlock(id, token);
+      expect((await c.read(id))!.payload).toBe('a-locked');
+      const again = await b.lockAndRead!(id, opts);
+      expect(again.record!.payload).toBe('a-locked');
+      await b.writeAndUnlock!(id, makeRecord({ payload: 'b2' }), again.token);
+      expect((await c.read(id))!.payload).toBe('b2');
+    });
+
+    it('close() while a commit is in flight leaves no descriptor open once it settles', async () => {
+      const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+      const base = await openFds();
+      const d = new FileDriver({ path: root });
+      const id = newId();
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      for (const p of ['v1', 'v2', 'v3', 'v4']) {
+        const { token } = await d.lockAndRead!(id, opts);
+        await d.writeAndUnlock!(id, makeRecord({ payload: p }), token);
+      }
+      const { token } = await d.lockAndRead!(id, opts);
+      const pending = d.writeAndUnlock!(id, makeRecord({ payload: 'v5' }), token);
+      await d.close();
+      await pending;
+      await eventually(async () => (await openFds()) === base);
+      expect((await driver.read(id))!.payload).toBe('v5');
+    });
+
     it('a holder that read from memory and was then taken over cannot write through the spare it opened', async () => {
       const a = new FileDriver({ path: root });
       const b = new FileDriver({ path: root });
