@@ -20,6 +20,17 @@ afterAll(async () => {
 
 const keyOf = (id: string): string => createHash('sha256').update(id).digest('hex');
 
+/** Descriptors this process has open. */
+const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+
+/** Requests that change the session (lockAndRead + writeAndUnlock), one per payload, in order. */
+async function commitEach(d: FileDriver, id: string, payloads: string[]): Promise<void> {
+  for (const payload of payloads) {
+    const { token } = await d.lockAndRead!(id, { waitMs: 500, ttlMs: 10_000 });
+    await d.writeAndUnlock!(id, makeRecord({ payload }), token);
+  }
+}
+
 /** Waits (up to 2 s) for `check` to hold: descriptors are closed asynchronously. */
 async function eventually(check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 200 && !(await check()); i++) await sleep(10);
@@ -646,15 +657,11 @@ describe('FileDriver specifics', () => {
     });
 
     it('a session keeps at most two descriptors open (its spare\'s and its record\'s), through releases without a write; close() closes them', async () => {
-      const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
       const base = await openFds();
       const d = new FileDriver({ path: root });
       const id = newId();
       const opts = { waitMs: 500, ttlMs: 10_000 };
-      for (const p of ['v1', 'v2', 'v3', 'v4']) {
-        const { token } = await d.lockAndRead!(id, opts);
-        await d.writeAndUnlock!(id, makeRecord({ payload: p }), token);
-      }
+      await commitEach(d, id, ['v1', 'v2', 'v3', 'v4']);
       await eventually(async () => (await openFds()) === base + 2);
       for (let i = 0; i < 20; i++) {
         const { token, record } = await d.lockAndRead!(id, opts);
@@ -671,17 +678,13 @@ describe('FileDriver specifics', () => {
       // Another instance (a destroy, here) leaves an instance's memory void: its descriptors go.
       const e = new FileDriver({ path: root });
       const other = newId();
-      for (const p of ['w1', 'w2', 'w3', 'w4']) {
-        const taken = await e.lockAndRead!(other, opts);
-        await e.writeAndUnlock!(other, makeRecord({ payload: p }), taken.token);
-      }
+      await commitEach(e, other, ['w1', 'w2', 'w3', 'w4']);
       await eventually(async () => (await openFds()) === base + 2);
       await e.destroy(other);
       await eventually(async () => (await openFds()) === base);
     });
 
     it('descriptors are kept for at most 256 files across sessions; the others are opened when needed', async () => {
-      const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
       const base = await openFds();
       const d = new FileDriver({ path: root });
       const ids = Array.from({ length: 200 }, () => newId());
@@ -746,10 +749,7 @@ describe('FileDriver specifics', () => {
       const c = new FileDriver({ path: root });
       const id = newId();
       const opts = { waitMs: 500, ttlMs: 10_000 };
-      for (const p of ['a0', 'a1', 'a2', 'a3']) {
-        const { token } = await a.lockAndRead!(id, opts);
-        await a.writeAndUnlock!(id, makeRecord({ payload: p }), token);
-      }
+      await commitEach(a, id, ['a0', 'a1', 'a2', 'a3']);
       const taken = await b.lockAndRead!(id, opts);
       await b.writeAndUnlock!(id, makeRecord({ payload: 'b1' }), taken.token);
       const token = await a.lock(id, opts);
@@ -763,15 +763,11 @@ describe('FileDriver specifics', () => {
     });
 
     it('close() while a commit is in flight leaves no descriptor open once it settles', async () => {
-      const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
       const base = await openFds();
       const d = new FileDriver({ path: root });
       const id = newId();
       const opts = { waitMs: 500, ttlMs: 10_000 };
-      for (const p of ['v1', 'v2', 'v3', 'v4']) {
-        const { token } = await d.lockAndRead!(id, opts);
-        await d.writeAndUnlock!(id, makeRecord({ payload: p }), token);
-      }
+      await commitEach(d, id, ['v1', 'v2', 'v3', 'v4']);
       const { token } = await d.lockAndRead!(id, opts);
       const pending = d.writeAndUnlock!(id, makeRecord({ payload: 'v5' }), token);
       await d.close();
@@ -785,10 +781,7 @@ describe('FileDriver specifics', () => {
       const b = new FileDriver({ path: root });
       const id = newId();
       const opts = { waitMs: 500, ttlMs: 10_000 };
-      for (const p of ['a0', 'a1', 'a1', 'a2']) {
-        const { token } = await a.lockAndRead!(id, opts);
-        await a.writeAndUnlock!(id, makeRecord({ payload: p }), token);
-      }
+      await commitEach(a, id, ['a0', 'a1', 'a1', 'a2']);
       const slow = await a.lockAndRead!(id, { waitMs: 500, ttlMs: 150 });
       expect(slow.record!.payload).toBe('a2');
       await sleep(200);
