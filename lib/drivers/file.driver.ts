@@ -599,7 +599,9 @@ export class FileDriver implements SessionDriver {
     const next = `${SPARE_PREFIX}${this.tag}.${spare === `${SPARE_PREFIX}${this.tag}.0` ? 1 : 0}`;
     const kept = under(held, next);
     const keeping = await keepLink(path, kept);
-    let nextBytes = known !== undefined && spare === known.spare ? known.bytes : Infinity;
+    // The next spare's length is known only from the check below; otherwise (no descriptor kept)
+    // the file at the record's name may not be the one we wrote, so the next write cuts it.
+    let nextBytes = Infinity;
     if (recordFd !== null) {
       // The record's descriptor becomes the next spare's only if the name just linked is that
       // file: a record replaced behind the lease (an unlocked writer that died before its second
@@ -613,7 +615,6 @@ export class FileDriver implements SessionDriver {
       } else {
         closeCb(recordFd, () => undefined);
         recordFd = null;
-        nextBytes = Infinity;
       }
     }
     try {

@@ -105,24 +105,23 @@ export class SessionLifecycle {
     if (ctx.phase === 'done') return;
     ctx.phase = 'done';
     await this.manager.persist(ctx.handle, true);
-    this.commitHeaders(ctx, res);
+    for (const cookie of this.cookiesFor(ctx)) appendSetCookie(res, cookie, this.logger);
+    if (this.options.noStore && ctx.handle.id !== null) setHeader(res, 'cache-control', 'no-store');
   }
 
   /**
-   * The commit of a read-only session, synchronous: it never writes or holds a lock, so all that
-   * is left are the cookies (a dead session's removal, a stale XSRF-TOKEN) and `noStore`, all
-   * known since the load. The handle is marked finished like any committed one.
+   * Ends a read-only session's request early when its commit would do nothing: it never writes
+   * or holds a lock, and its headers (a dead session's cookie removal, a stale XSRF-TOKEN,
+   * `noStore`) depend only on what was loaded. True when there are none: the session is then
+   * marked committed, and nothing needs to run after the handler.
    */
-  commitReadOnly(ctx: SessionRequestContext, res: unknown): void {
-    if (ctx.phase === 'done') return;
+  finishSilentReadOnly(ctx: SessionRequestContext): boolean {
+    if (!ctx.handle.readOnly || ctx.phase === 'done') return false;
+    if (this.options.noStore && ctx.handle.id !== null) return false;
+    if (this.cookiesFor(ctx).length > 0) return false;
     ctx.phase = 'done';
     ctx.handle.finished = true;
-    this.commitHeaders(ctx, res);
-  }
-
-  private commitHeaders(ctx: SessionRequestContext, res: unknown): void {
-    for (const cookie of this.cookiesFor(ctx)) appendSetCookie(res, cookie, this.logger);
-    if (this.options.noStore && ctx.handle.id !== null) setHeader(res, 'cache-control', 'no-store');
+    return true;
   }
 
   /**

@@ -60,12 +60,10 @@ export class SessionInterceptor implements NestInterceptor {
   }
 
   private run(ctx: SessionRequestContext, next: CallHandler, res: unknown, isSse: boolean): Observable<unknown> {
-    if (ctx.handle.readOnly) {
-      // Nothing to write or unlock, and its cookies were decided by the load: settle them now and
-      // hand the handler's stream to Nest as it is (no commit to wait for on the way out).
-      this.lifecycle.commitReadOnly(ctx, res);
-      return next.handle();
-    }
+    // A read-only session with no header to set (the usual case) has nothing left to commit:
+    // hand the handler's stream to Nest as it is. With headers (cookies, noStore) it goes the
+    // usual way, so that they are set after the handler and win over what it set.
+    if (this.lifecycle.finishSilentReadOnly(ctx)) return next.handle();
     let started = false;
     const commitOnce = (): Promise<void> => {
       if (started) return Promise.resolve();

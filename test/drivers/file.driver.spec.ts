@@ -743,6 +743,22 @@ describe('FileDriver specifics', () => {
       expect(seen).toEqual(['w1', 'w2', 'w3', 'w4']);
     });
 
+    it('a session file replaced behind the lease right after a commit that kept no descriptor is never published with the replacement\'s tail', async () => {
+      const a = new FileDriver({ path: root });
+      const c = new FileDriver({ path: root });
+      const id = newId();
+      await commitEach(a, id, ['v0', 'v1']); // a remembers v1 but holds no descriptor of it yet
+      const side = join(await freshDir(), 'side');
+      await new FileDriver({ path: side }).write(id, makeRecord({ payload: 'restored-and-much-longer-than-any-of-the-others' }));
+      await rename(join(side, `${keyOf(id)}.json`), join(root, `${keyOf(id)}.json`));
+      const seen: (string | null)[] = [];
+      for (const p of ['w1', 'w2xxxx', 'w3']) {
+        await commitEach(a, id, [p]);
+        seen.push((await c.read(id))?.payload ?? null);
+      }
+      expect(seen).toEqual(['w1', 'w2xxxx', 'w3']);
+    });
+
     it('an instance holding descriptors that locks with lock() after another instance committed writes by name, not through them', async () => {
       const a = new FileDriver({ path: root });
       const b = new FileDriver({ path: root });

@@ -57,6 +57,22 @@ describe.each(PLATFORMS)('per-session locking (%s)', (platform) => {
     }
   });
 
+  it('noStore overrides a Cache-Control the handler set, on read-only routes as on locking ones', async () => {
+    const s = await createTestApp(platform, { noStore: true });
+    try {
+      const b = s.browser();
+      await b.post('/s/set', { counter: 1 });
+      expect((await b.get('/s/cache-write')).headers['cache-control']).toBe('no-store');
+      expect((await b.get('/s/cache-read')).headers['cache-control']).toBe('no-store');
+    } finally {
+      await s.close();
+    }
+    // Without noStore the handler's header stays (and a read-only route has nothing to commit).
+    const b = t.browser();
+    await b.post('/s/set', { counter: 1 });
+    expect((await b.get('/s/cache-read')).headers['cache-control']).toBe('public, max-age=600');
+  });
+
   it('a read-only request does not wait for a locked session', async () => {
     const b = t.browser();
     await b.post('/s/set', { counter: 3 });

@@ -4,7 +4,7 @@
  */
 import 'reflect-metadata';
 import {
-  BadRequestException, Body, ConflictException, Controller, Get, Injectable, Module, Param, Post, Query, UseGuards,
+  BadRequestException, Body, ConflictException, Controller, Get, Injectable, Module, Param, Post, Query, Res, UseGuards,
   type CanActivate, type DynamicModule, type INestApplication, type LoggerService, type Type,
 } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -129,6 +129,20 @@ export class TestSessionController {
   async slowRead(@Session() s: SessionInterface, @Query('ms') ms = '200') {
     await sleep(Number(ms));
     return { counter: s.get('counter', 0), readOnly: s.readOnly };
+  }
+
+  @Get('cache-read')
+  @SessionReadOnly()
+  cacheRead(@Session() s: SessionInterface, @Res({ passthrough: true }) res: { header(name: string, value: string): unknown }) {
+    res.header('cache-control', 'public, max-age=600');
+    return { counter: s.get('counter', 0) };
+  }
+
+  @Get('cache-write')
+  cacheWrite(@Session() s: SessionInterface, @Res({ passthrough: true }) res: { header(name: string, value: string): unknown }) {
+    res.header('cache-control', 'public, max-age=600');
+    s.set('counter', (s.get('counter', 0) as number) + 1);
+    return { counter: s.get('counter', 0) };
   }
 
   @Get('readonly-throw')
