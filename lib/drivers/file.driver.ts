@@ -121,6 +121,11 @@ interface Taken {
   via: string | null;
 }
 
+/** How many descriptors an entry of `recent` keeps open. */
+function keptFds(entry: Recent): number {
+  return (entry.spareFd === null ? 0 : 1) + (entry.recordFd === null ? 0 : 1);
+}
+
 /** A released lease's name: `free.<unique name>`, or `free` from earlier builds. */
 function isFreeName(name: string): boolean {
   return name === FREE || name.startsWith(FREE_PREFIX);
@@ -236,8 +241,27 @@ export class FileDriver implements SessionDriver {
     if (known === undefined) return undefined;
     this.recent.delete(key);
     this.fdHolders.delete(key);
-    this.recentFds -= (known.spareFd === null ? 0 : 1) + (known.recordFd === null ? 0 : 1);
+    this.recentFds -= keptFds(known);
     return known;
+  }
+
+  /** Lends the spare's kept descriptor to a lock holder (null if none is kept). */
+  private lendSpare(key: string, known: Recent): number | null {
+    const fd = known.spareFd;
+    if (fd === null) return null;
+    known.spareFd = null;
+    this.recentFds--;
+    if (known.recordFd === null) this.fdHolders.delete(key);
+    return fd;
+  }
+
+  /** Takes a lent spare descriptor back (a release without a write); false if it must be closed. */
+  private returnSpare(key: string, known: Recent, fd: number): boolean {
+    if (this.closed || known.spareFd !== null || this.recentFds >= RECENT_MAX_FDS) return false;
+    known.spareFd = fd;
+    this.recentFds++;
+    this.fdHolders.set(key, known);
+    return true;
   }
 
   /**
@@ -253,7 +277,7 @@ export class FileDriver implements SessionDriver {
       entry.spareFd = null;
       entry.recordFd = null;
     }
-    const fds = (entry.spareFd === null ? 0 : 1) + (entry.recordFd === null ? 0 : 1);
+    const fds = keptFds(entry);
     while (fds > 0 && this.recentFds + fds > RECENT_MAX_FDS && this.fdHolders.size > 0) {
       const [oldest, holder] = this.fdHolders.entries().next().value!;
       this.closeKept(oldest, holder);
@@ -293,14 +317,7 @@ export class FileDriver implements SessionDriver {
         // goes to the commit; otherwise opening it costs one call (and it stays open after).
         known.free = null;
         known.heldBy = token;
-        let fd = known.spareFd;
-        if (fd !== null) {
-          known.spareFd = null;
-          this.recentFds--;
-          if (known.recordFd === null) this.fdHolders.delete(key);
-        } else {
-          fd = await openForWrite(under(this.leaseDir(key), HELD_PREFIX + token, known.spare));
-        }
+        const fd = this.lendSpare(key, known) ?? (await openForWrite(under(this.leaseDir(key), HELD_PREFIX + token, known.spare)));
         if (fd !== null) {
           this.openSpares.set(token, { fd, spare: known.spare });
           return { token, record: this.recordOf({ kind: 'ok', id, record: copyRecord(known.record) }) };
@@ -635,8 +652,8 @@ export class FileDriver implements SessionDriver {
       closeOurs();
       return;
     }
-    // The kept file is the version we replaced: its length is known only if it was ours. The
-    // descriptors swap roles: the file we wrote is the record now, the old record the spare.
+    // The kept file is the version we replaced (its length checked above). The descriptors swap
+    // roles: the file we wrote is the record now, the old record the spare.
     this.remember(key, {
       record: copyRecord(record),
       bytes: data.length,
@@ -907,13 +924,7 @@ export class FileDriver implements SessionDriver {
     if (open !== undefined) {
       // Locked and read, but not written: the spare's descriptor goes back to what we remember.
       this.openSpares.delete(token);
-      if (ours && !this.closed && open.spare === known.spare && known.spareFd === null && this.recentFds < RECENT_MAX_FDS) {
-        known.spareFd = open.fd;
-        this.recentFds++;
-        this.fdHolders.set(key, known);
-      } else {
-        closeCb(open.fd, () => undefined);
-      }
+      if (!(ours && open.spare === known.spare && this.returnSpare(key, known, open.fd))) closeCb(open.fd, () => undefined);
     }
     if (typeof token !== 'string' || parseToken(token) === null) return;
     const dir = this.leaseDir(key);
