@@ -242,6 +242,9 @@ export class SessionManager implements SessionHandleHost {
     handle.stored = true;
     handle.metaDirty = false;
     handle.bag.markClean();
+    // What a later hand-over passes on when nothing else is due: the stored record, which after
+    // a save() mid-request is no longer the one read at start.
+    if (handle.loadedRecord !== null) handle.loadedRecord = record;
     // A regenerated session is not a new one: it was announced as `regenerated`.
     if (wasNew && !handle.regenerated) this.emitFor('created', id, meta.userId);
     return record;

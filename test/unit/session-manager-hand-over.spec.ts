@@ -70,6 +70,27 @@ describe('SessionManager: lock hand-over between requests of one session in one 
     expect(driver.calls).toEqual(['lock', 'read', 'extend', 'unlock']);
   });
 
+  it('after save() mid-request, a commit with nothing left to write hands over the saved record, not the one read at start', async () => {
+    const { manager, driver, id } = await setUp();
+    const first = await manager.start(facts(id), false);
+    const second = manager.start(facts(id), false);
+    first.set('counter', 7);
+    first.setUserId('alice');
+    await first.save();
+    await manager.persist(first, true); // nothing due: the save wrote everything
+    const next = await second;
+    expect(next.get('counter')).toBe(7);
+    expect(next.getUserId()).toBe('alice');
+    next.set('other', 1);
+    await manager.persist(next, true);
+    // The next request's write must not put the pre-save value back.
+    const third = await manager.start(facts(id), false);
+    expect(third.get('counter')).toBe(7);
+    expect(third.getUserId()).toBe('alice');
+    await manager.persist(third, true);
+    expect(driver.calls.slice(0, 5)).toEqual(['lock', 'read', 'write', 'extend', 'write']);
+  });
+
   it('the next request mutating its metadata does not touch what the previous one handed over', async () => {
     const { manager, id } = await setUp();
     const first = await manager.start(facts(id), false);
