@@ -1,6 +1,6 @@
 import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { Observable, concat, defer, from, ignoreElements, mergeMap } from 'rxjs';
+import { Observable, concat, defer, ignoreElements, type Subscription } from 'rxjs';
 import { SESSION_READ_ONLY } from '../core/session.constants.js';
 
 /** Nest's `@Sse()` marker (SSE_METADATA in @nestjs/common/constants). */
@@ -37,10 +37,34 @@ export class SessionInterceptor implements NestInterceptor {
     ctx.phase = 'handling';
     const res = http.getResponse<unknown>();
     const { readOnly, sse } = this.marksOf(context);
-    if (ctx.handle.readOnly !== readOnly) {
-      return from(this.lifecycle.matchHandler(ctx, req, readOnly)).pipe(mergeMap(() => this.run(ctx, next, res, sse)));
-    }
+    if (ctx.handle.readOnly !== readOnly) return this.afterMatch(ctx, req, readOnly, () => this.run(ctx, next, res, sse));
     return this.run(ctx, next, res, sse);
+  }
+
+  /**
+   * Switches the session's mode (an upgrade may wait for the lock), then runs the rest. A
+   * subscriber that leaves meanwhile (a closed event stream, an outer `timeout()`) never
+   * subscribes to the rest, so the lock the upgrade got is released here.
+   */
+  private afterMatch(ctx: SessionRequestContext, req: { raw?: unknown }, readOnly: boolean, rest: () => Observable<unknown>): Observable<unknown> {
+    return new Observable<unknown>((subscriber) => {
+      let gone = false;
+      let inner: Subscription | undefined;
+      this.lifecycle.matchHandler(ctx, req, readOnly).then(
+        () => {
+          if (gone) void this.lifecycle.abandon(ctx);
+          else inner = rest().subscribe(subscriber);
+        },
+        (err: unknown) => {
+          if (gone) void this.lifecycle.abandon(ctx);
+          else subscriber.error(err);
+        },
+      );
+      return () => {
+        gone = true;
+        inner?.unsubscribe();
+      };
+    });
   }
 
   private marksOf(context: ExecutionContext): { readOnly: boolean; sse: boolean } {

@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { Controller, Sse, type MessageEvent } from '@nestjs/common';
+import { Controller, Get, Param, Sse, type MessageEvent } from '@nestjs/common';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { map, timer, type Observable } from 'rxjs';
-import { Session } from '../../lib/http/session.decorators.js';
+import { Session, SessionReadOnly } from '../../lib/http/session.decorators.js';
 import type { SessionInterface } from '../../lib/contracts/session.interface.js';
 import { createTestApp, PLATFORMS, type TestApp } from '../support/test-app.js';
 
@@ -17,11 +17,28 @@ class StreamController {
   }
 }
 
+@Controller('feed')
+class FeedController {
+  /** Shares the pattern of the read-only `:id` below: its session starts read-only and the interceptor upgrades it. */
+  @Sse('live')
+  live(@Session() s: SessionInterface): Observable<MessageEvent> {
+    s.get('counter');
+    return timer(0, 500).pipe(map((i) => ({ data: { tick: i } })));
+  }
+
+  @Get(':id')
+  @SessionReadOnly()
+  show(@Param('id') id: string): { id: string } {
+    return { id };
+  }
+}
+
 describe.each(PLATFORMS)('server-sent events (%s)', (platform) => {
   let t: TestApp;
   let port: number;
   beforeAll(async () => {
-    t = await createTestApp(platform, {}, { controllers: [StreamController] });
+    // A short lock wait, so that a lock left behind shows as a 423 within the test.
+    t = await createTestApp(platform, { lock: { waitTimeout: 2 } }, { controllers: [StreamController, FeedController] });
     await t.app.listen(0, '127.0.0.1');
     port = (t.app.getHttpServer().address() as AddressInfo).port;
   });
@@ -52,5 +69,31 @@ describe.each(PLATFORMS)('server-sent events (%s)', (platform) => {
     } finally {
       req.destroy();
     }
+  });
+
+  it('a client that leaves while its stream waits for the lock (upgrade from read-only) leaves no lock behind', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 1 });
+    const holder = b.post('/s/slow-increment?ms=1200'); // holds the session's lock for 1.2 s
+    await new Promise((r) => setTimeout(r, 150));
+    // The stream's session starts read-only (path guess) and its upgrade now waits for that lock.
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/feed/live', headers: { cookie: b.cookie!, 'user-agent': 'jest-browser/1.0' } }, (res) => {
+        res.resume();
+        setTimeout(() => {
+          req.destroy(); // gone before the lock came
+          resolve();
+        }, 100);
+      });
+      req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+    });
+    expect((await holder).status).toBe(201);
+    // The upgrade got the lock after the client left: it must give it up, not keep renewing it.
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    const next = await b.post('/s/increment');
+    expect(next.status).toBe(201);
+    expect(next.body.counter).toBe(3);
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
