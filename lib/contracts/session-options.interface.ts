@@ -16,6 +16,12 @@ export interface DatabaseDriverOptions {
   url?: string;
   /** Table name. Default `sessions`. */
   table?: string;
+  /**
+   * Seconds one statement may take, waiting for a pooled connection included, before the call
+   * fails with 503 (PostgreSQL, MySQL/MariaDB; SQLite is bounded by its busy timeout). A
+   * PostgreSQL connection that timed out is closed, not pooled again. Default `5`.
+   */
+  statementTimeout?: number;
 }
 
 export interface RedisDriverOptions {

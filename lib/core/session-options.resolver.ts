@@ -44,7 +44,7 @@ const TOP_LEVEL = new Set([
 ]);
 const NESTED: Record<string, Set<string>> = {
   file: new Set(['path']),
-  database: new Set(['dataSource', 'url', 'table']),
+  database: new Set(['dataSource', 'url', 'table', 'statementTimeout']),
   redis: new Set(['url', 'options', 'client', 'cluster', 'keyPrefix']),
   cookie: new Set(['name', 'secure', 'httpOnly', 'sameSite', 'path', 'domain', 'partitioned', 'persistent']),
   fingerprint: new Set(['userAgent', 'ip']),

@@ -16,7 +16,7 @@ interface Result {
 
 /** A table name: a plain identifier, optionally `schema.table`; the table part at most 48 characters so index names fit. */
 export const SESSIONS_TABLE_NAME = /^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,47})$/;
-/** Lock tokens are ours (22 base64url characters); anything else cannot own a lock and never reaches SQL. */
+/** Lock tokens are ours (UUIDs, `newLockToken`); anything else cannot own a lock and never reaches SQL. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const GC_BATCH = 500;
 const BACKOFF_MIN_MS = 5;
@@ -35,11 +35,18 @@ const PREPARED_STATEMENT_TROUBLE = new Set(['26000', '42P05', '0A000']);
 /** The part of node-postgres (`pg.Pool`, behind TypeORM's PostgreSQL driver) that `run()` uses. */
 interface PgPool {
   connect(): Promise<PgClient>;
+  readonly idleCount?: number;
 }
 interface PgClient {
-  query(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows?: Array<Record<string, unknown>>; rowCount?: number | null }>;
-  release(): void;
+  query(config: { name?: string; text: string; values: unknown[]; query_timeout?: number }): Promise<{ rows?: Array<Record<string, unknown>>; rowCount?: number | null }>;
+  /** With an error, pg-pool closes the connection instead of pooling it again. */
+  release(err?: Error): void;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  removeListener(event: 'error', listener: (err: Error) => void): unknown;
 }
+
+/** `statementTimeout` when not given, seconds. */
+const DEFAULT_STATEMENT_TIMEOUT_S = 5;
 
 /** Columns holding the record, in the order `recordValues` produces their values. */
 const RECORD_COLUMNS = ['user_id', 'ip_address', 'user_agent', 'payload', 'csrf_token', 'created_at', 'last_activity', 'expires_at', 'evict_at'] as const;
@@ -82,6 +89,8 @@ export class DatabaseDriver implements SessionDriver {
   private prepare = true;
   /** SQL text → its prepared statement name. The texts are fixed per table, so this stays small. */
   private readonly statementNames = new Map<string, string>();
+  /** How long one statement (pool checkout included) may take before the call fails with a 503. */
+  private readonly statementTimeoutMs: number;
 
   /**
    * @param options `dataSource` (the application's TypeORM DataSource; initialized here if it
@@ -97,6 +106,11 @@ export class DatabaseDriver implements SessionDriver {
       throw new SessionException(`Invalid database.table "${table}": use letters, digits and underscores (optionally "schema.table"), starting with a letter or underscore, at most 48 characters.`);
     }
     this.tableLabel = table;
+    const timeout = options.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT_S;
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+      throw new SessionException(`Invalid database.statementTimeout "${String(timeout)}": use a positive number of seconds (default ${DEFAULT_STATEMENT_TIMEOUT_S}).`);
+    }
+    this.statementTimeoutMs = Math.ceil(timeout * 1000);
   }
 
   /** Connects (or initializes the given DataSource) and checks that the session table has the expected columns. */
@@ -315,6 +329,7 @@ export class DatabaseDriver implements SessionDriver {
       this.dataSource = null;
       this.dialect = null;
       if (this.ownsDataSource && ds.isInitialized) await ds.destroy().catch(() => {});
+      if (err instanceof SessionStoreUnavailableException) throw err;
       throw new SessionException(
         `The session table "${this.tableLabel}" is missing or lacks columns (${errorText(err)}). Create it with migrations/${dialect}.sql or the CreateSessionsTable TypeORM migration.`,
       );
@@ -442,13 +457,18 @@ export class DatabaseDriver implements SessionDriver {
    * the primary-key lookup).
    */
   private async run(sql: string, params: unknown[], byId = false): Promise<Result> {
-    this.requireDialect();
+    const dialect = this.requireDialect();
     const ds = this.dataSource!;
     for (let attempt = 1; ; attempt++) {
       try {
-        const pool = this.dialect === 'postgres' ? pgPoolOf(ds) : null;
-        return pool ? await this.runOnPgPool(pool, sql, params, byId) : await runOnQueryRunner(ds, sql, params);
+        const pool = dialect === 'postgres' ? pgPoolOf(ds) : null;
+        if (pool) return await this.runOnPgPool(pool, sql, params, byId);
+        // better-sqlite3 runs synchronously (its busy timeout bounds it); a network database gets a deadline.
+        if (dialect === 'sqlite') return await runOnQueryRunner(ds, sql, params);
+        return await withDeadline(runOnQueryRunner(ds, sql, params), this.statementTimeoutMs, this.dialect!);
       } catch (err) {
+        if (err instanceof SessionException) throw err;
+        if (isConnectionLoss(err)) throw connectionLost(dialect, err);
         if (attempt < MAX_ATTEMPTS && isTransient(err)) continue;
         throw new SessionDatabaseError(err);
       }
@@ -462,19 +482,35 @@ export class DatabaseDriver implements SessionDriver {
    * 40 % of its CPU per locked request (two statements: lease, then write + release).
    */
   private async runOnPgPool(pool: PgPool, sql: string, params: unknown[], byId: boolean): Promise<Result> {
-    const client = await pool.connect();
+    const timeout = this.statementTimeoutMs;
+    // An idle connection is handed over at once; opening one, or waiting for a busy pool, gets the deadline.
+    const client = (pool.idleCount ?? 0) > 0 ? await pool.connect() : await withDeadline(pool.connect(), timeout, 'postgres', (late) => late.release());
+    // pg-pool listens for a pooled connection's errors only while it is idle: without a listener
+    // of ours, a connection that drops during the statement emits an 'error' nobody handles,
+    // which ends the process. The statement's own promise rejects as well; that is what we report.
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken ??= err;
+    };
+    client.on('error', onError);
     try {
       const name = byId && this.prepare ? this.statementName(sql) : undefined;
       try {
-        return pgResult(await client.query({ name, text: sql, values: params }));
+        // query_timeout: node-postgres fails the statement after it; the connection is then closed below.
+        return pgResult(await client.query({ name, text: sql, values: params, query_timeout: timeout }));
       } catch (err) {
         if (name === undefined || !PREPARED_STATEMENT_TROUBLE.has(errorCode(err) ?? '')) throw err;
         this.prepare = false;
-        return pgResult(await client.query({ text: sql, values: params }));
+        return pgResult(await client.query({ text: sql, values: params, query_timeout: timeout }));
       }
+    } catch (err) {
+      // A connection that failed without a server's answer (lost, timed out) may still be busy: never pool it again.
+      if (isConnectionLoss(err)) broken ??= err instanceof Error ? err : new Error(String(err));
+      if (err instanceof Error && err.message === PG_QUERY_TIMEOUT) throw statementTimedOut('postgres', timeout);
+      throw err;
     } finally {
-      // A broken connection is not reused: pg-pool drops clients that are no longer queryable.
-      client.release();
+      client.removeListener('error', onError);
+      client.release(broken);
     }
   }
 
@@ -563,7 +599,8 @@ export function dataSourceOptionsFromUrl(url: string): DataSourceOptions {
   switch (scheme) {
     case 'postgres':
     case 'postgresql':
-      return { type: 'postgres', url, ...common };
+      // A server that does not answer fails open() after 10 s instead of the OS's connect timeout (minutes).
+      return { type: 'postgres', url, connectTimeoutMS: 10_000, ...common };
     case 'mysql':
     case 'mariadb':
       // utf8mb4 on the connection too, or 4-byte characters (emoji) in payloads fail to insert.
@@ -650,6 +687,58 @@ function errorText(err: unknown): string {
 /** Long quoted values in driver messages can be session IDs or payload fragments (MySQL quotes them in some errors). */
 function redact(message: string): string {
   return message.replace(/'[^']{24,}'/g, "'[redacted]'");
+}
+
+/**
+ * Failed without an answer from the server (no SQL error code): the connection dropped, was
+ * refused or timed out; or a connection-class error (SQLSTATE 08…, a PostgreSQL shutdown 57P01–03,
+ * a MySQL protocol error).
+ */
+function isConnectionLoss(err: unknown): boolean {
+  const code = errorCode(err);
+  if (code === undefined) return true;
+  return /^(08|57P0[123])/.test(code) || /^E[A-Z]+$/.test(code) || code.startsWith('PROTOCOL_') || driverError(err)?.fatal === true;
+}
+
+function connectionLost(dialect: Dialect, err: unknown): SessionStoreUnavailableException {
+  return new SessionStoreUnavailableException(
+    `The session database (${dialect}) did not answer: ${redact(errorText(err))}. Retry shortly, and check that the server is reachable.`,
+    { cause: err },
+  );
+}
+
+/** What node-postgres rejects a statement with when its `query_timeout` passes. */
+const PG_QUERY_TIMEOUT = 'Query read timeout';
+
+function statementTimedOut(dialect: Dialect, ms: number): SessionStoreUnavailableException {
+  return new SessionStoreUnavailableException(
+    `The session database (${dialect}) did not answer within ${ms} ms (database.statementTimeout); retry shortly, and check that the server is reachable and not overloaded.`,
+  );
+}
+
+/**
+ * `promise`, or a 503 after `ms`. A statement that loses the race is not cancelled; `onLate`
+ * gets what it resolves to later (a pool connection to give back).
+ */
+function withDeadline<T>(promise: Promise<T>, ms: number, dialect: Dialect, onLate?: (late: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(statementTimedOut(dialect, ms));
+    }, ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        if (!timedOut) resolve(value);
+        else onLate?.(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        if (!timedOut) reject(err);
+      },
+    );
+  });
 }
 
 function isTransient(err: unknown): boolean {

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { RedisDriver } from '../../lib/drivers/redis.driver.js';
 import { SessionStoreUnavailableException } from '../../lib/contracts/session-exception.js';
 import type { SessionDriver } from '../../lib/contracts/session-driver.interface.js';
-import { makeRecord, newId, sleep } from '../support/records.js';
+import { makeRecord, newId, sleep, waitForRecovery } from '../support/records.js';
 import { freePort, startRedisServer, type RedisServerHandle } from '../support/redis-cluster.js';
 
 const unhandled: unknown[] = [];
@@ -51,21 +51,6 @@ async function expectAllUnavailable(driver: SessionDriver, id: string, boundMs: 
   return slowest;
 }
 
-/** Polls until a write + read succeeds on the same driver; resolves to how long it took. */
-async function waitForRecovery(driver: SessionDriver, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      const id = newId();
-      await driver.write(id, makeRecord({ payload: 'after-recovery' }));
-      if ((await driver.read(id))?.payload === 'after-recovery') return Date.now() - started;
-    } catch (err) {
-      if (!(err instanceof SessionStoreUnavailableException)) throw err;
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`the driver did not recover within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 describe('RedisDriver during a Redis outage', () => {
   let server: RedisServerHandle;

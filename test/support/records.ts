@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SessionRecord } from '../../lib/contracts/session-record.interface.js';
+import type { SessionDriver } from '../../lib/contracts/session-driver.interface.js';
+import { SessionStoreUnavailableException } from '../../lib/contracts/session-exception.js';
 
 /** A fresh well-formed session ID for tests. */
 export function newId(): string {
@@ -26,3 +28,19 @@ export function makeRecord(over: { payload?: string; userId?: string | null; ttl
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** After an outage: polls until a write + read succeeds on the same driver (503s meanwhile are expected); resolves to how long it took. */
+export async function waitForRecovery(driver: SessionDriver, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'after-recovery' }));
+      if ((await driver.read(id))?.payload === 'after-recovery') return Date.now() - started;
+    } catch (err) {
+      if (!(err instanceof SessionStoreUnavailableException)) throw err;
+    }
+    if (Date.now() - started > timeoutMs) throw new Error(`the driver did not recover within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
