@@ -75,12 +75,14 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 /**
  * Deletes a record (and its lock) only if it still belongs to the user, so a session that moved to
  * another user (or an index entry left behind) is never destroyed by mistake. The owner is the
- * `userId` of the meta JSON, the second line of the record. KEYS: record, lock. ARGV: userId.
+ * `userId` of the meta JSON, the second line of the record; a key of another type (an older
+ * layout, another program) is not ours and is left alone. KEYS: record, lock. ARGV: userId.
  * Returns 1 when deleted.
  */
 export const DESTROY_IF_USER_SCRIPT = script(
   'destroy-if-user',
   `
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local a = string.find(v, '\\n', 1, true)

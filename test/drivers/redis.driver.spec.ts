@@ -161,6 +161,19 @@ describe('RedisDriver (standalone specifics)', () => {
     expect(await admin.exists(`${prefix}{${id}}:lock`)).toBe(0);
   });
 
+  it('destroyByUser passes over a key of another type in the index (a record from an old layout) and still destroys the rest', async () => {
+    const user = 'u-' + randomBytes(4).toString('hex');
+    const [odd, normal] = [newId(), newId()];
+    await driver.write(odd, makeRecord({ userId: user }));
+    await driver.write(normal, makeRecord({ userId: user }));
+    await admin.del(`${prefix}{${odd}}`);
+    await admin.hset(`${prefix}{${odd}}`, 'p', 'x');
+    expect(await driver.destroyByUser(user)).toBe(1);
+    expect(await driver.read(normal)).toBeNull();
+    expect(await admin.exists(`${prefix}{u:${user}}`)).toBe(0); // the index is emptied, not left to fail again
+    expect(await admin.type(`${prefix}{${odd}}`)).toBe('hash'); // not ours to delete
+  });
+
   it('a lock taken whose record read failed is given back at once, not left until its TTL', async () => {
     const client = new Redis(URL);
     // The application's client, with GET failing as if the reply were an error.
