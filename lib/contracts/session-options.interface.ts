@@ -105,8 +105,17 @@ export interface SessionModuleOptions {
   /** Seconds after creation after which the session is dead, however active. Default `43200`. */
   absoluteTimeout?: number;
   fingerprint?: FingerprintOptions;
-  /** Trust `X-Forwarded-For` / `X-Forwarded-Proto` (only behind your own proxy). Default `false`. */
-  trustProxy?: boolean;
+  /**
+   * Which `X-Forwarded-*` headers to believe (only behind your own proxies). `false`: none, the
+   * client IP is the socket's. A number N: N proxies in front of the app, each appending to
+   * `X-Forwarded-For`; the client IP is the entry N from the right, so entries a client wrote
+   * itself are never taken (use this behind nginx `$proxy_add_x_forwarded_for`, a cloud load
+   * balancer, …). `true`: every proxy is trusted and the left-most entry is the client, which is
+   * only right if your edge proxy replaces the header a client sent. Either form also believes
+   * `X-Forwarded-Proto` (cookie `secure: 'auto'`) and `X-Forwarded-Host` (CSRF origin check).
+   * Default `false`.
+   */
+  trustProxy?: boolean | number;
   lock?: LockConfig;
   csrf?: CsrfOptions;
   encryption?: EncryptionOptions;

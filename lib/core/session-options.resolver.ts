@@ -28,7 +28,8 @@ export interface ResolvedSessionOptions {
   idleTimeoutMs: number;
   absoluteTimeoutMs: number;
   fingerprint: { userAgent: boolean; ip: 'strict' | 'relaxed' };
-  trustProxy: boolean;
+  /** How many proxies are trusted: 0 none, Infinity all (`trustProxy: true`). */
+  trustProxy: number;
   lock: { enabled: boolean; waitMs: number; ttlMs: number };
   csrf: { global: boolean; xsrfCookie: boolean; allowSameSite: boolean; except: Array<string | RegExp> };
   noStore: boolean;
@@ -153,7 +154,7 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
     idleTimeoutMs: idle * 1000,
     absoluteTimeoutMs: absolute * 1000,
     fingerprint: { userAgent: bool(f.userAgent, true, 'fingerprint.userAgent'), ip },
-    trustProxy: bool(opts.trustProxy, false, 'trustProxy'),
+    trustProxy: trustedProxies(opts.trustProxy),
     lock: { enabled: bool(l.enabled, true, 'lock.enabled'), waitMs: waitSeconds * 1000, ttlMs: ttlSeconds * 1000 },
     csrf: {
       global: bool(opts.csrf?.global, false, 'csrf.global'),
@@ -175,6 +176,13 @@ function seconds(value: unknown, fallback: number, option: string, allowZero = f
     throw new SessionOptionsError(option, `expected a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${JSON.stringify(value)}.`);
   }
   return value;
+}
+
+function trustedProxies(value: unknown): number {
+  if (value === undefined || value === false) return 0;
+  if (value === true) return Number.POSITIVE_INFINITY;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  throw new SessionOptionsError('trustProxy', `expected true, false or the number of proxies in front of the app (an integer ≥ 0), got ${JSON.stringify(value)}.`);
 }
 
 function bool(value: unknown, fallback: boolean, option: string): boolean {

@@ -1,21 +1,31 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 
-/** The client IP: the socket peer, or the first `X-Forwarded-For` hop when the proxy is trusted. */
-export function clientIp(req: IncomingMessage, trustProxy: boolean): string | null {
-  if (trustProxy) {
+/**
+ * The client IP. `trustedProxies` is how many proxies in front of the app are believed: 0, the
+ * socket peer; N, the `X-Forwarded-For` entry N from the right (what the farthest trusted proxy
+ * saw; entries further left were written by the client or proxies we do not trust); Infinity,
+ * the left-most entry. An entry that is not an IP address gives the socket peer.
+ */
+export function clientIp(req: IncomingMessage, trustedProxies: number): string | null {
+  if (trustedProxies > 0) {
     const xff = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-    if (first && isIP(normalizeIp(first))) return normalizeIp(first);
+    const list = (Array.isArray(xff) ? xff.join(',') : xff)?.split(',');
+    if (list !== undefined) {
+      // Empty entries are not hops.
+      const hops = list.map((entry) => entry.trim()).filter((entry) => entry !== '');
+      const chosen = hops.length === 0 ? undefined : hops[hops.length - Math.min(trustedProxies, hops.length)];
+      if (chosen !== undefined && isIP(normalizeIp(chosen))) return normalizeIp(chosen);
+    }
   }
   const peer = req.socket?.remoteAddress;
   return peer ? normalizeIp(peer) : null;
 }
 
 /** True when the request reached us over TLS, or (trusted proxy only) `X-Forwarded-Proto: https`. */
-export function isSecureRequest(req: IncomingMessage, trustProxy: boolean): boolean {
+export function isSecureRequest(req: IncomingMessage, trustedProxies: number): boolean {
   if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted) return true;
-  if (!trustProxy) return false;
+  if (trustedProxies <= 0) return false;
   const proto = req.headers['x-forwarded-proto'];
   const first = (Array.isArray(proto) ? proto[0] : proto)?.split(',')[0]?.trim().toLowerCase();
   return first === 'https';

@@ -97,6 +97,9 @@ describe.each(PLATFORMS)('SessionModule configuration (%s)', (platform) => {
     [{ fingerprint: { ip: 'loose' } }, /"fingerprint.ip": expected 'strict' or 'relaxed'/],
     [{ lock: { waitTimeot: 5 } }, /"lock.waitTimeot": unknown option/],
     [{ idleTimout: 5 }, /"idleTimout": unknown option/],
+    [{ trustProxy: 1.5 }, /"trustProxy": expected true, false or the number of proxies/],
+    [{ trustProxy: 'yes' }, /"trustProxy": expected true, false or the number of proxies/],
+    [{ driver: 'database', database: { url: 'postgres://u@h/db', statementTimeout: 0 } }, /database.statementTimeout/],
   ])('a bad option fails start-up with a message that names it: %j', async (options, message) => {
     await expect(createTestApp(platform, options as SessionModuleOptions)).rejects.toThrow(message);
   });

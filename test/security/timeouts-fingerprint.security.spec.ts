@@ -80,6 +80,21 @@ describe.each(PLATFORMS)('fingerprint: User-Agent and IP (%s)', (platform) => {
     }
   });
 
+  it('strict IP policy with trustProxy: 1 (one proxy that appends): an X-Forwarded-For entry the client wrote cannot pass for the victim', async () => {
+    const t = await createTestApp(platform, { fingerprint: { ip: 'strict' }, trustProxy: 1 });
+    try {
+      const victim = t.browser({ 'x-forwarded-for': '10.9.9.9, 198.51.100.1' }); // junk the victim's browser sent, then what the proxy appended
+      await victim.post('/s/set', { a: 1 });
+      expect((await victim.get('/s/get')).body.data.a).toBe(1);
+      // The thief forges the victim's address; the proxy appends the thief's real one.
+      const thief = t.browser({ 'x-forwarded-for': '198.51.100.1, 203.0.113.66' });
+      thief.cookie = victim.cookie;
+      expect((await thief.get('/s/get')).body.data).toEqual({});
+    } finally {
+      await t.close();
+    }
+  });
+
   it('relaxed IP policy: a changed client IP keeps the session', async () => {
     const t = await createTestApp(platform, { fingerprint: { ip: 'relaxed' }, trustProxy: true });
     try {
