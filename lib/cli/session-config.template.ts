@@ -13,7 +13,7 @@ export default registerAs('session', (): SessionModuleOptions => ({
   idleTimeout: 1800, // SESSION_IDLE_TIMEOUT (seconds)
   absoluteTimeout: 43200, // SESSION_LIFETIME (seconds)
   fingerprint: { userAgent: true, ip: 'relaxed' }, // SESSION_IP_POLICY
-  trustProxy: false,
+  trustProxy: false, // or the number of proxies in front of the app, e.g. 1 behind one nginx
   lock: { enabled: true, waitTimeout: 10, ttl: 30 },
   csrf: { global: false, xsrfCookie: false, allowSameSite: false },
   gc: { interval: 600 },
