@@ -19,7 +19,8 @@ export interface DatabaseDriverOptions {
   /**
    * Seconds one statement may take, waiting for a pooled connection included, before the call
    * fails with 503 (PostgreSQL, MySQL/MariaDB; SQLite is bounded by its busy timeout). A
-   * PostgreSQL connection that timed out is closed, not pooled again. Default `5`.
+   * PostgreSQL connection that timed out is closed, not pooled again; the pool built from `url`
+   * also sets PostgreSQL's `statement_timeout` to it. Default `5`.
    */
   statementTimeout?: number;
 }
@@ -112,7 +113,8 @@ export interface SessionModuleOptions {
    * itself are never taken (use this behind nginx `$proxy_add_x_forwarded_for`, a cloud load
    * balancer, …). `true`: every proxy is trusted and the left-most entry is the client, which is
    * only right if your edge proxy replaces the header a client sent. Either form also believes
-   * `X-Forwarded-Proto` (cookie `secure: 'auto'`) and `X-Forwarded-Host` (CSRF origin check).
+   * the left-most `X-Forwarded-Proto` (cookie `secure: 'auto'`) and `X-Forwarded-Host` (CSRF
+   * origin check), as Express does.
    * Default `false`.
    */
   trustProxy?: boolean | number;

@@ -299,7 +299,10 @@ export class DatabaseDriver implements SessionDriver {
       ds = this.options.dataSource;
       this.ownsDataSource = false;
     } else {
-      ds = new typeorm.DataSource(dataSourceOptionsFromUrl(this.options.url!));
+      const options = dataSourceOptionsFromUrl(this.options.url!);
+      // Our own pool: PostgreSQL cancels a statement at the same deadline, so one that timed out
+      // here (say, waiting on a row lock) does not go on to apply later.
+      ds = new typeorm.DataSource(options.type === 'postgres' ? { ...options, extra: { ...options.extra, statement_timeout: this.statementTimeoutMs } } : options);
       this.ownsDataSource = true;
     }
     const dialect = databaseDialectOf(String(ds.options.type));
@@ -469,6 +472,8 @@ export class DatabaseDriver implements SessionDriver {
       } catch (err) {
         if (err instanceof SessionException) throw err;
         if (isConnectionLoss(err)) throw connectionLost(dialect, err);
+        // PostgreSQL's statement_timeout (set on the pool built from a URL) cancelled it.
+        if (errorCode(err) === PG_QUERY_CANCELED) throw statementTimedOut(dialect, this.statementTimeoutMs);
         if (attempt < MAX_ATTEMPTS && isTransient(err)) continue;
         throw new SessionDatabaseError(err);
       }
@@ -483,8 +488,11 @@ export class DatabaseDriver implements SessionDriver {
    */
   private async runOnPgPool(pool: PgPool, sql: string, params: unknown[], byId: boolean): Promise<Result> {
     const timeout = this.statementTimeoutMs;
-    // An idle connection is handed over at once; opening one, or waiting for a busy pool, gets the deadline.
-    const client = (pool.idleCount ?? 0) > 0 ? await pool.connect() : await withDeadline(pool.connect(), timeout, 'postgres', (late) => late.release());
+    const started = Date.now();
+    // Always with the deadline: an idle connection counted now may go to another call of this tick.
+    const client = await withDeadline(pool.connect(), timeout, 'postgres', (late) => late.release());
+    // The statement gets what the wait for its connection left of the deadline.
+    const left = Math.max(1, timeout - (Date.now() - started));
     // pg-pool listens for a pooled connection's errors only while it is idle: without a listener
     // of ours, a connection that drops during the statement emits an 'error' nobody handles,
     // which ends the process. The statement's own promise rejects as well; that is what we report.
@@ -497,15 +505,16 @@ export class DatabaseDriver implements SessionDriver {
       const name = byId && this.prepare ? this.statementName(sql) : undefined;
       try {
         // query_timeout: node-postgres fails the statement after it; the connection is then closed below.
-        return pgResult(await client.query({ name, text: sql, values: params, query_timeout: timeout }));
+        return pgResult(await client.query({ name, text: sql, values: params, query_timeout: left }));
       } catch (err) {
         if (name === undefined || !PREPARED_STATEMENT_TROUBLE.has(errorCode(err) ?? '')) throw err;
         this.prepare = false;
-        return pgResult(await client.query({ text: sql, values: params, query_timeout: timeout }));
+        return pgResult(await client.query({ text: sql, values: params, query_timeout: Math.max(1, timeout - (Date.now() - started)) }));
       }
     } catch (err) {
-      // A connection that failed without a server's answer (lost, timed out) may still be busy: never pool it again.
-      if (isConnectionLoss(err)) broken ??= err instanceof Error ? err : new Error(String(err));
+      // Failed without a server's answer (lost, timed out, anything client-side): the connection
+      // may still be busy, so it is closed rather than pooled again.
+      if (errorCode(err) === undefined || isConnectionLoss(err)) broken ??= err instanceof Error ? err : new Error(String(err));
       if (err instanceof Error && err.message === PG_QUERY_TIMEOUT) throw statementTimedOut('postgres', timeout);
       throw err;
     } finally {
@@ -689,15 +698,21 @@ function redact(message: string): string {
   return message.replace(/'[^']{24,}'/g, "'[redacted]'");
 }
 
+/** How node-postgres words a lost or unusable connection (it gives such errors no code). */
+const PG_CONNECTION_LOST = /^(Connection terminated|Query read timeout|Client has encountered a connection error|Client was closed)/;
+
 /**
- * Failed without an answer from the server (no SQL error code): the connection dropped, was
- * refused or timed out; or a connection-class error (SQLSTATE 08…, a PostgreSQL shutdown 57P01–03,
- * a MySQL protocol error).
+ * The connection failed rather than the statement: dropped, refused or timed out (a socket
+ * error code, node-postgres' messages, a fatal mysql2 error), or a connection-class SQL error
+ * (SQLSTATE 08…, a PostgreSQL shutdown 57P01–03). Anything else (SQL errors, bugs) stays a
+ * `SessionDatabaseError`, which the session manager logs.
  */
 function isConnectionLoss(err: unknown): boolean {
+  const inner = driverError(err);
+  if (inner?.fatal === true) return true;
   const code = errorCode(err);
-  if (code === undefined) return true;
-  return /^(08|57P0[123])/.test(code) || /^E[A-Z]+$/.test(code) || code.startsWith('PROTOCOL_') || driverError(err)?.fatal === true;
+  if (code !== undefined) return /^(08|57P0[123])/.test(code) || /^E[A-Z]+$/.test(code) || code.startsWith('PROTOCOL_');
+  return typeof inner?.message === 'string' && PG_CONNECTION_LOST.test(inner.message);
 }
 
 function connectionLost(dialect: Dialect, err: unknown): SessionStoreUnavailableException {
@@ -706,6 +721,9 @@ function connectionLost(dialect: Dialect, err: unknown): SessionStoreUnavailable
     { cause: err },
   );
 }
+
+/** SQLSTATE query_canceled: what PostgreSQL answers when its `statement_timeout` passes. */
+const PG_QUERY_CANCELED = '57014';
 
 /** What node-postgres rejects a statement with when its `query_timeout` passes. */
 const PG_QUERY_TIMEOUT = 'Query read timeout';

@@ -95,6 +95,29 @@ describe.each(SERVERS)('DatabaseDriver on $dialect when the server fails', ({ di
     expect((await driver.read(id))?.payload).toBe('before');
   });
 
+  it('a server that answers nothing: more calls at once than idle pool connections all fail within statementTimeout', async () => {
+    await Promise.all(Array.from({ length: 3 }, () => driver.read(newId()))); // a few idle connections in the pool
+    proxy.freeze();
+    try {
+      const started = Date.now();
+      const outcomes = await Promise.all(
+        Array.from({ length: 14 }, () =>
+          driver.read(newId()).then(
+            () => null,
+            (e: unknown) => e,
+          ),
+        ),
+      );
+      const took = Date.now() - started;
+      expect(outcomes.every((e) => e instanceof SessionStoreUnavailableException)).toBe(true);
+      // The pool wait and the statement share one deadline.
+      expect(took).toBeLessThan(STATEMENT_TIMEOUT_S * 1000 + 1000);
+    } finally {
+      proxy.thaw();
+    }
+    await waitForRecovery(driver, 10_000);
+  });
+
   it('a server that answers nothing: every call fails with 503 within statementTimeout, and the driver recovers', async () => {
     const id = newId();
     await driver.write(id, makeRecord({ payload: 'kept' }));
@@ -118,6 +141,50 @@ describe.each(SERVERS)('DatabaseDriver on $dialect when the server fails', ({ di
     await waitForRecovery(driver, 10_000);
     expect((await driver.read(id))?.payload).toBe('kept');
     expect(uncaught).toEqual([]);
+  });
+});
+
+describe('DatabaseDriver on postgres: a statement that timed out', () => {
+  const url = SERVERS[0].url;
+  const table = `sessions_${randomBytes(6).toString('hex')}`;
+  let admin: DataSource;
+  let driver: DatabaseDriver;
+
+  beforeAll(async () => {
+    admin = new DataSource(dataSourceOptionsFromUrl(url));
+    await admin.initialize();
+    const ddl = readFileSync(join('migrations', 'postgres.sql'), 'utf8').replace(/--[^\n]*/g, '').replaceAll('sessions', table);
+    for (const statement of ddl.split(';').map((s) => s.trim()).filter(Boolean)) await admin.query(statement);
+    driver = new DatabaseDriver({ url, table, statementTimeout: STATEMENT_TIMEOUT_S });
+    await driver.open();
+  });
+  afterAll(async () => {
+    await driver.close();
+    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.destroy();
+  });
+
+  it('is cancelled by the server too (on the pool built from url): a write stuck behind a row lock does not land later', async () => {
+    const id = newId();
+    await driver.write(id, makeRecord({ payload: 'before' }));
+    const blocker = admin.createQueryRunner();
+    await blocker.connect();
+    await blocker.startTransaction();
+    try {
+      await blocker.query(`SELECT id FROM ${table} WHERE id = $1 FOR UPDATE`, [id]);
+      const started = Date.now();
+      const err = await driver.write(id, makeRecord({ payload: 'late' })).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(SessionStoreUnavailableException);
+      expect(Date.now() - started).toBeLessThan(STATEMENT_TIMEOUT_S * 1000 + 1000);
+    } finally {
+      await blocker.commitTransaction();
+      await blocker.release();
+    }
+    await sleep(300);
+    expect((await driver.read(id))?.payload).toBe('before');
   });
 });
 
