@@ -14,8 +14,9 @@ export function clientIp(req: IncomingMessage, trustedProxies: number): string |
     if (list !== undefined) {
       // Empty entries are not hops.
       const hops = list.map((entry) => entry.trim()).filter((entry) => entry !== '');
-      const chosen = hops.length === 0 ? undefined : hops[hops.length - Math.min(trustedProxies, hops.length)];
-      if (chosen !== undefined && isIP(normalizeIp(chosen))) return normalizeIp(chosen);
+      const picked = hops.length === 0 ? undefined : hops[hops.length - Math.min(trustedProxies, hops.length)];
+      const chosen = picked === undefined ? undefined : normalizeIp(withoutPort(picked));
+      if (chosen !== undefined && isIP(chosen)) return chosen;
     }
   }
   const peer = req.socket?.remoteAddress;
@@ -35,6 +36,17 @@ export function userAgent(req: IncomingMessage): string | null {
   const ua = req.headers['user-agent'];
   // Bounded so a huge header can't bloat every stored record.
   return typeof ua === 'string' ? ua.slice(0, 512) : null;
+}
+
+/** Some proxies append `ip:port` (`[ipv6]:port`): the address without it. */
+function withoutPort(entry: string): string {
+  if (entry.startsWith('[')) {
+    const end = entry.indexOf(']');
+    return end > 0 ? entry.slice(1, end) : entry;
+  }
+  // One colon is IPv4 with a port; IPv6 has several.
+  const colon = entry.indexOf(':');
+  return colon > 0 && colon === entry.lastIndexOf(':') ? entry.slice(0, colon) : entry;
 }
 
 function normalizeIp(ip: string): string {

@@ -28,6 +28,14 @@ describe('clientIp', () => {
     expect(clientIp(req(['6.6.6.6', '198.51.100.1']), 1)).toBe('198.51.100.1');
   });
 
+  it('an entry with a port (as some load balancers append) or in brackets is its address; plain IPv6 stays whole', () => {
+    expect(clientIp(req('6.6.6.6, 198.51.100.1:54321'), 1)).toBe('198.51.100.1');
+    expect(clientIp(req('[2001:db8::1]:443'), 1)).toBe('2001:db8::1');
+    expect(clientIp(req('[2001:db8::2]'), 1)).toBe('2001:db8::2');
+    expect(clientIp(req('2001:db8::3'), 1)).toBe('2001:db8::3');
+    expect(clientIp(req('::ffff:198.51.100.7'), 1)).toBe('198.51.100.7');
+  });
+
   it('a chosen entry that is not an IP address falls back to the socket peer; no header, the peer', () => {
     expect(clientIp(req('198.51.100.1, not-an-ip'), 1)).toBe('10.0.0.2');
     expect(clientIp(req(' , '), 1)).toBe('10.0.0.2');
