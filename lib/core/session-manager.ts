@@ -25,6 +25,9 @@ export interface UserSessionSummary {
   userAgent: string | null;
 }
 
+/** At most one log line per this long while the store does not answer (see `reportUnavailable`). */
+const UNAVAILABLE_REPORT_MS = 10_000;
+
 /**
  * Orchestrates bag, driver and serializer: start (lock + read + checks) and commit (write +
  * unlock). A singleton that keeps no per-request state: everything about one request lives
@@ -34,6 +37,9 @@ export interface UserSessionSummary {
 export class SessionManager implements SessionHandleHost {
   private readonly logger = new Logger('Session');
   private readonly subject = new Subject<SessionEvent>();
+  /** When a store-unavailable failure was last logged, and how many went unlogged since (process-wide, not per request). */
+  private unavailableReportedAt = 0;
+  private unavailableUnreported = 0;
   /** Session life events (no raw IDs or data): created, regenerated, invalidated, expired, fingerprint-mismatch, lock-timeout, csrf-failure. */
   readonly events$: Observable<SessionEvent> = this.subject.asObservable();
   readonly absoluteTimeoutMs: number;
@@ -165,7 +171,6 @@ export class SessionManager implements SessionHandleHost {
         handle.pendingDestroy.shift();
       }
     } catch (err) {
-      if (err instanceof SessionException) throw err;
       throw this.storeError(err, 'write');
     } finally {
       if (final) {
@@ -408,8 +413,28 @@ export class SessionManager implements SessionHandleHost {
   }
 
   private storeError(err: unknown, op: string): SessionException {
+    if (err instanceof SessionStoreUnavailableException) {
+      this.reportUnavailable(err, op);
+      return err;
+    }
     if (err instanceof SessionException) return err;
     this.logger.error(`Session store ${op} failed: ${describeError(err)}`);
     return new SessionStoreUnavailableException(undefined, { cause: err });
+  }
+
+  /**
+   * A store that does not answer fails every request until it is back: one line per
+   * UNAVAILABLE_REPORT_MS says so (with how many failures it stands for), not one per request.
+   */
+  private reportUnavailable(err: SessionStoreUnavailableException, op: string): void {
+    const now = Date.now();
+    if (now - this.unavailableReportedAt < UNAVAILABLE_REPORT_MS) {
+      this.unavailableUnreported++;
+      return;
+    }
+    const more = this.unavailableUnreported > 0 ? ` (and ${this.unavailableUnreported} more such failures since the last report)` : '';
+    this.unavailableReportedAt = now;
+    this.unavailableUnreported = 0;
+    this.logger.error(`Session store ${op} failed: ${describeError(err)}${more}`);
   }
 }

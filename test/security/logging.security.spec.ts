@@ -3,6 +3,7 @@ import { describe, it, expect } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
+import { SessionStoreUnavailableException } from '../../lib/contracts/session-exception.js';
 import type { SessionRecord } from '../../lib/contracts/session-record.interface.js';
 import { createTestApp, PLATFORMS } from '../support/test-app.js';
 
@@ -19,10 +20,18 @@ class CapturingLogger implements LoggerService {
 class BreakableDriver extends MemoryDriver {
   failReads = false;
   failUnlock = false;
+  /** What the Redis and database drivers throw when their server does not answer. */
+  unavailable = false;
+  unavailableWrites = false;
   override async read(id: string): Promise<SessionRecord | null> {
     // Errors from real clients often echo the command and its key: make this one do the same.
     if (this.failReads) throw new Error(`READ failed for key sess:${id}`);
+    if (this.unavailable) throw new SessionStoreUnavailableException('The Redis session store did not answer within 2000 ms; retry shortly.');
     return super.read(id);
+  }
+  override async write(id: string, record: SessionRecord, token?: string): Promise<void> {
+    if (this.unavailableWrites) throw new SessionStoreUnavailableException('The session database (postgres) did not answer within 5000 ms (database.statementTimeout); retry shortly.');
+    return super.write(id, record, token);
   }
   override async unlock(id: string, token: string): Promise<void> {
     if (this.failUnlock) throw new Error(`UNLOCK ${id} ${token} failed`);
@@ -64,5 +73,37 @@ describe.each(PLATFORMS)('logs never carry a raw session ID, token or payload (%
     for (const s of secrets) expect(joined).not.toContain(s);
     // What is logged instead: a short reference.
     expect(joined).toMatch(/session [0-9a-f]{12}/);
+  });
+
+  it('a store that does not answer is logged, once per 10 s rather than once per request, on read and on write', async () => {
+    const logger = new CapturingLogger();
+    const driver = new BreakableDriver();
+    const t = await createTestApp(platform, { driver }, { logger });
+    try {
+      const b = t.browser();
+      await b.post('/s/set', { a: 1 });
+      driver.unavailable = true;
+      for (let i = 0; i < 5; i++) expect((await b.get('/s/get')).status).toBe(503);
+      driver.unavailable = false;
+      const reports = logger.lines.filter((l) => /Session store (read|write) failed/.test(l));
+      expect(reports).toHaveLength(1); // an outage does not log every request
+      expect(reports[0]).toMatch(/did not answer within 2000 ms/);
+      expect(reports.join('\n')).not.toContain(b.sessionId!);
+    } finally {
+      await t.close();
+    }
+    // A commit that cannot write: the same, from another app (its own interval).
+    const writeLogger = new CapturingLogger();
+    const writeDriver = new BreakableDriver();
+    const t2 = await createTestApp(platform, { driver: writeDriver }, { logger: writeLogger });
+    try {
+      writeDriver.unavailableWrites = true;
+      for (let i = 0; i < 3; i++) expect((await t2.browser().post('/s/set', { a: i })).status).toBe(503);
+      const reports = writeLogger.lines.filter((l) => /Session store write failed/.test(l));
+      expect(reports).toHaveLength(1);
+      expect(reports[0]).toMatch(/statementTimeout/);
+    } finally {
+      await t2.close();
+    }
   });
 });
