@@ -468,7 +468,7 @@ export class DatabaseDriver implements SessionDriver {
         if (pool) return await this.runOnPgPool(pool, sql, params, byId);
         // better-sqlite3 runs synchronously (its busy timeout bounds it); a network database gets a deadline.
         if (dialect === 'sqlite') return await runOnQueryRunner(ds, sql, params);
-        return await withDeadline(runOnQueryRunner(ds, sql, params), this.statementTimeoutMs, this.dialect!);
+        return await withDeadline(runOnQueryRunner(ds, sql, params), this.statementTimeoutMs, dialect);
       } catch (err) {
         if (err instanceof SessionException) throw err;
         if (isConnectionLoss(err)) throw connectionLost(dialect, err);
@@ -491,8 +491,8 @@ export class DatabaseDriver implements SessionDriver {
     const started = Date.now();
     // Always with the deadline: an idle connection counted now may go to another call of this tick.
     const client = await withDeadline(pool.connect(), timeout, 'postgres', (late) => late.release());
-    // The statement gets what the wait for its connection left of the deadline.
-    const left = Math.max(1, timeout - (Date.now() - started));
+    // A statement gets what the wait for its connection (and a failed first try) left of the deadline.
+    const left = (): number => Math.max(1, timeout - (Date.now() - started));
     // pg-pool listens for a pooled connection's errors only while it is idle: without a listener
     // of ours, a connection that drops during the statement emits an 'error' nobody handles,
     // which ends the process. The statement's own promise rejects as well; that is what we report.
@@ -505,11 +505,11 @@ export class DatabaseDriver implements SessionDriver {
       const name = byId && this.prepare ? this.statementName(sql) : undefined;
       try {
         // query_timeout: node-postgres fails the statement after it; the connection is then closed below.
-        return pgResult(await client.query({ name, text: sql, values: params, query_timeout: left }));
+        return pgResult(await client.query({ name, text: sql, values: params, query_timeout: left() }));
       } catch (err) {
         if (name === undefined || !PREPARED_STATEMENT_TROUBLE.has(errorCode(err) ?? '')) throw err;
         this.prepare = false;
-        return pgResult(await client.query({ text: sql, values: params, query_timeout: Math.max(1, timeout - (Date.now() - started)) }));
+        return pgResult(await client.query({ text: sql, values: params, query_timeout: left() }));
       }
     } catch (err) {
       // Failed without a server's answer (lost, timed out, anything client-side): the connection
