@@ -37,6 +37,10 @@ export const SERVERS: ServerSpec[] = [
   // Experiments: the same servers with ioredis' auto-pipelining (commands of one tick share one write).
   { key: 'cx', file: 'ml-redis', label: 'experiment: (c) + enableAutoPipelining', store: 'redis', ours: true, location: 'bench:cx:', env: { ML_REDIS_OPTIONS: '{"enableAutoPipelining":true}' }, experiment: true },
   { key: 'gx', file: 'ml-redis-fastify', label: 'experiment: (g) + enableAutoPipelining', store: 'redis', ours: true, location: 'bench:gx:', env: { ML_REDIS_OPTIONS: '{"enableAutoPipelining":true}' }, experiment: true },
+  // References, not contenders: (a) with the hooks this module mounts (a global interceptor, a
+  // middleware on every route) doing nothing, so a run shows what Nest itself charges for them.
+  { key: 'ai', file: 'none-mounting', label: '(a) + a pass-through global interceptor', store: 'none', ours: false, env: { MOUNTING: 'interceptor' } },
+  { key: 'am', file: 'none-mounting', label: '(a) + a pass-through interceptor and middleware', store: 'none', ours: false, env: { MOUNTING: 'both' } },
 ];
 
 export interface LoadCase {
@@ -52,6 +56,8 @@ export interface LoadCase {
 /** Session cases: 50 distinct sessions spread over the 50 connections (connection i uses session i). */
 export const SESSION_CASES: LoadCase[] = [
   { id: 'a', server: 'a', path: '/rw', withSessions: false, label: '(a) no session middleware' },
+  { id: 'ai', server: 'ai', path: '/rw', withSessions: false, label: '(a′) reference: (a) + a pass-through global interceptor' },
+  { id: 'am', server: 'am', path: '/rw', withSessions: false, label: '(a″) reference: (a) + a pass-through interceptor and middleware' },
   { id: 'b', server: 'b', path: '/rw', withSessions: true, label: '(b) express-session + connect-redis, read+change' },
   { id: 'b-read', server: 'b', path: '/ro', withSessions: true, label: '(b) same, route only reads' },
   { id: 'c', server: 'c', path: '/rw', withSessions: true, label: '(c) this module, Redis, locking, read+change' },
@@ -92,4 +98,16 @@ export const TARGETS: Array<{ name: string; num: string; den: string; min: numbe
   { name: '(g) ≥ 1.1× @fastify/session', num: 'g', den: 'g0', min: 1.1 },
   { name: '(e) ≥ 2× session-file-store', num: 'e', den: 'e0', min: 2 },
   { name: '(f) ≥ 1.0× connect-pg-simple', num: 'f', den: 'f0', min: 1.0 },
+];
+
+/**
+ * Not targets: ratios that say where (a)'s requests per second go. (a″) ÷ (a) is what Nest charges
+ * for the interceptor and middleware any session layer built this way needs; (c) and (d) ÷ (a″) is
+ * what the session work costs on top of them.
+ */
+export const REFERENCE_RATIOS: Array<{ name: string; num: string; den: string }> = [
+  { name: "(a′) pass-through interceptor ÷ (a)", num: 'ai', den: 'a' },
+  { name: "(a″) pass-through interceptor and middleware ÷ (a)", num: 'am', den: 'a' },
+  { name: "(c) ÷ (a″): the session work on top of Nest's hooks", num: 'c', den: 'am' },
+  { name: "(d) ÷ (a″): the same, read-only", num: 'd', den: 'am' },
 ];

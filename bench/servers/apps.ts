@@ -4,8 +4,21 @@
  * session layer needs differs (a middleware for express-session, plugins for @fastify/session,
  * `SessionModule.forRoot()` for this module).
  */
-import { Module, type INestApplication, type LogLevel } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import {
+  Injectable,
+  Module,
+  RequestMethod,
+  type CallHandler,
+  type ExecutionContext,
+  type INestApplication,
+  type LogLevel,
+  type MiddlewareConsumer,
+  type NestInterceptor,
+  type NestMiddleware,
+  type NestModule,
+} from '@nestjs/common';
+import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import type { Observable } from 'rxjs';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { RequestHandler } from 'express';
 import { SessionModule, type SessionModuleOptions } from '../../lib/index.js';
@@ -46,4 +59,31 @@ export async function createFastifySessionApp(): Promise<NestFastifyApplication>
   @Module({ controllers: [FastifySessionController] })
   class FastifySessionBenchModule {}
   return NestFactory.create<NestFastifyApplication>(FastifySessionBenchModule, new FastifyAdapter(), { logger: LOGGER });
+}
+
+/**
+ * Experiments: (a) with only the mounting this module needs, doing nothing. `interceptor`: a
+ * global interceptor that returns `next.handle()`; `both`: that plus a Nest middleware on every
+ * route that calls `next()`. What Nest itself charges for the hooks, before any session work.
+ */
+export async function createMountingOnlyApp(mounting: 'interceptor' | 'both'): Promise<INestApplication> {
+  @Injectable()
+  class PassThroughInterceptor implements NestInterceptor {
+    intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+      return next.handle();
+    }
+  }
+  @Injectable()
+  class PassThroughMiddleware implements NestMiddleware {
+    use(_req: unknown, _res: unknown, next: () => void): void {
+      next();
+    }
+  }
+  @Module({ controllers: [NoSessionController], providers: [{ provide: APP_INTERCEPTOR, useClass: PassThroughInterceptor }] })
+  class MountingOnlyBenchModule implements NestModule {
+    configure(consumer: MiddlewareConsumer): void {
+      if (mounting === 'both') consumer.apply(PassThroughMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
+    }
+  }
+  return NestFactory.create(MountingOnlyBenchModule, { logger: LOGGER });
 }
