@@ -327,7 +327,8 @@ export class FileDriver implements SessionDriver {
       return { token, record: await this.readLocked(id, key) };
     } catch (err) {
       await this.release(key, token).catch(() => undefined);
-      throw err;
+      // The remembered spare's open (EMFILE, EIO, …) fails like any other read of the store.
+      throw this.storeError('read a session', err);
     }
   }
 

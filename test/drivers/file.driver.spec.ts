@@ -4,7 +4,7 @@ import { link, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileDriver } from '../../lib/drivers/file.driver.js';
-import { SessionException, SessionLockException } from '../../lib/contracts/session-exception.js';
+import { SessionException, SessionLockException, SessionStoreUnavailableException } from '../../lib/contracts/session-exception.js';
 import { describeDriverConformance } from './driver-conformance.js';
 import { makeRecord, newId, sleep } from '../support/records.js';
 
@@ -757,6 +757,38 @@ describe('FileDriver specifics', () => {
         seen.push((await c.read(id))?.payload ?? null);
       }
       expect(seen).toEqual(['w1', 'w2xxxx', 'w3']);
+    });
+
+    it('a remembered spare that cannot be opened (an error other than ENOENT) fails with the store\'s own message and releases the lock', async () => {
+      const dir = await freshDir();
+      const d = new FileDriver({ path: dir });
+      const ids = Array.from({ length: 140 }, () => newId());
+      const opts = { waitMs: 500, ttlMs: 10_000 };
+      // Three commits each: the first sessions give their descriptors up to the later ones, so
+      // the next lock of ids[0] opens its remembered spare by name.
+      for (let round = 0; round < 3; round++) {
+        for (const id of ids) {
+          const { token } = await d.lockAndRead!(id, opts);
+          await d.writeAndUnlock!(id, makeRecord({ payload: `${round}` }), token);
+        }
+      }
+      const leaseDir = join(dir, `${keyOf(ids[0])}.lease`);
+      const free = join(leaseDir, await freeName(leaseDir));
+      const [spare] = await readdir(free);
+      await rm(join(free, spare));
+      await mkdir(join(free, spare)); // opening it for writing now fails with EISDIR
+      const failure = await d.lockAndRead!(ids[0], opts).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(failure).toBeInstanceOf(SessionStoreUnavailableException);
+      expect((failure as Error).message).toMatch(/could not read a session \(EISDIR\); check that .+ exists and is writable/);
+      // The lock is free again: another instance takes it at once and reads the committed record.
+      const other = new FileDriver({ path: dir });
+      const { token, record } = await other.lockAndRead!(ids[0], { waitMs: 0, ttlMs: 10_000 });
+      expect(record!.payload).toBe('2');
+      await other.unlock(ids[0], token);
+      await Promise.all([d.close(), other.close()]);
     });
 
     it('an instance holding descriptors that locks with lock() after another instance committed writes by name, not through them', async () => {
