@@ -766,12 +766,7 @@ describe('FileDriver specifics', () => {
       const opts = { waitMs: 500, ttlMs: 10_000 };
       // Three commits each: the first sessions give their descriptors up to the later ones, so
       // the next lock of ids[0] opens its remembered spare by name.
-      for (let round = 0; round < 3; round++) {
-        for (const id of ids) {
-          const { token } = await d.lockAndRead!(id, opts);
-          await d.writeAndUnlock!(id, makeRecord({ payload: `${round}` }), token);
-        }
-      }
+      for (const id of ids) await commitEach(d, id, ['0', '1', '2']);
       const leaseDir = join(dir, `${keyOf(ids[0])}.lease`);
       const free = join(leaseDir, await freeName(leaseDir));
       const [spare] = await readdir(free);
