@@ -80,7 +80,11 @@ export interface CsrfOptions {
   xsrfCookie?: boolean;
   /** Accept `Sec-Fetch-Site: same-site` requests. Default `false`. */
   allowSameSite?: boolean;
-  /** Paths the guard never checks: exact strings, `'/prefix/*'`, or RegExps (webhooks, say). Default `[]`. */
+  /**
+   * Paths the guard never checks: exact strings, `'/prefix/*'`, or RegExps (webhooks, say), matched
+   * against the path without its query. A RegExp's `g`/`y` flags are ignored (they would make
+   * `test()` stateful). Default `[]`.
+   */
   except?: Array<string | RegExp>;
 }
 

@@ -57,7 +57,7 @@ export class CsrfGuard implements CanActivate {
     if (!ctx) reject('no-session');
     const expected = ctx!.handle.peekCsrfToken();
     if (expected === null) reject('no-token');
-    const provided = header(raw, 'x-csrf-token') ?? bodyToken(req.body) ?? header(raw, 'x-xsrf-token');
+    const provided = tokenHeader(raw, 'x-csrf-token') ?? bodyToken(req.body) ?? tokenHeader(raw, 'x-xsrf-token');
     if (!safeEqual(provided, expected)) reject('mismatch');
     return true;
   }
@@ -81,6 +81,16 @@ function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   if (Array.isArray(v)) return v.length === 1 ? v[0] : undefined;
   return v;
+}
+
+/**
+ * A token header sent exactly once. Node joins a repeated header into one `a, b` string, which
+ * would be compared as a (wrong) token and hide the other sources: sent twice, it is absent.
+ */
+function tokenHeader(req: IncomingMessage, name: string): string | undefined {
+  const values = req.headersDistinct?.[name];
+  if (values === undefined) return header(req, name);
+  return values.length === 1 ? values[0] : undefined;
 }
 
 /** `_token` from a parsed JSON or urlencoded body; anything but a string counts as absent. */

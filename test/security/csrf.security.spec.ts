@@ -44,6 +44,11 @@ class CsrfController {
     return { ok: true };
   }
 
+  @Post('hook')
+  hook() {
+    return { ok: true };
+  }
+
   @Post('regenerate')
   regenerate(@Session() s: SessionInterface) {
     s.regenerate();
@@ -188,6 +193,23 @@ describe.each(PLATFORMS)('CsrfGuard (%s)', (platform) => {
     expect(fresh).not.toBe(rotated);
   });
 
+  it('a token header sent twice counts as absent: the next source (_token) decides', async () => {
+    const { b, token } = await signedIn(t);
+    // Node joins a repeated header into "t, t"; it must not be compared as one token.
+    const twice = (value: string) =>
+      request(t.server as never)
+        .post('/csrf/change')
+        .set({ Cookie: b.cookie!, 'user-agent': 'jest-browser/1.0', 'X-CSRF-Token': [token, value] as unknown as string })
+        .send({ _token: token, name: 'twice' });
+    expect((await twice(token)).status).toBe(201);
+    expect((await twice('forged')).status).toBe(201); // the header is absent, the body's token is right
+    const noBody = await request(t.server as never)
+      .post('/csrf/change')
+      .set({ Cookie: b.cookie!, 'user-agent': 'jest-browser/1.0', 'X-CSRF-Token': [token, token] as unknown as string })
+      .send({ name: 'none' });
+    expect(noBody.status).toBe(403);
+  });
+
   it('guards see request.session on this platform', async () => {
     const { b, token } = await signedIn(t);
     b.headers['x-csrf-token'] = token;
@@ -198,7 +220,8 @@ describe.each(PLATFORMS)('CsrfGuard (%s)', (platform) => {
 describe.each(PLATFORMS)('CsrfGuard in global mode (%s)', (platform) => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp(platform, { csrf: { global: true, except: ['/open/*'], xsrfCookie: true, allowSameSite: true } }, { controllers: [CsrfController, OpenController] });
+    // A global (g) or sticky (y) RegExp keeps state between test() calls: it must not flip.
+    t = await createTestApp(platform, { csrf: { global: true, except: ['/open/*', /^\/csrf\/hook$/gy], xsrfCookie: true, allowSameSite: true } }, { controllers: [CsrfController, OpenController] });
   });
   afterAll(() => t.close());
 
@@ -206,6 +229,9 @@ describe.each(PLATFORMS)('CsrfGuard in global mode (%s)', (platform) => {
     expect((await t.browser().post('/s/set', { a: 1 })).status).toBe(403);
     expect((await request(t.server as never).post('/open/change')).status).toBe(201);
     expect((await request(t.server as never).post('/csrf/webhook')).status).toBe(201);
+    const hooks = [];
+    for (let i = 0; i < 4; i++) hooks.push((await request(t.server as never).post('/csrf/hook')).status);
+    expect(hooks).toEqual([201, 201, 201, 201]);
   });
 
   it('sends a script-readable XSRF-TOKEN cookie that axios/Angular echo back in X-XSRF-TOKEN; same-site allowed when opted in', async () => {
