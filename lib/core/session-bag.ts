@@ -176,7 +176,8 @@ export class SessionBag {
   }
 
   toStored(): StoredBag {
-    const flash: StoredBag['flash'] = {};
+    // No prototype: a flash key such as `__proto__` is then an ordinary property, not a setter.
+    const flash: StoredBag['flash'] = Object.create(null) as StoredBag['flash'];
     for (const [k, { value, isNew }] of this.flashes) flash[k] = [value, isNew];
     return { data: this.data, flash };
   }

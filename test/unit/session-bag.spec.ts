@@ -76,6 +76,16 @@ describe('SessionBag', () => {
     expect(bag.isEmpty).toBe(true);
   });
 
+  it('a flash key named like an Object.prototype member survives storage', () => {
+    const bag = new SessionBag();
+    bag.flash('__proto__', 'p');
+    bag.flash('constructor', 'c');
+    bag.ageFlash();
+    const next = SessionBag.fromPayload(JSON.parse(JSON.stringify(bag.toStored())));
+    expect(next.getFlash('__proto__')).toBe('p');
+    expect(next.getFlash('constructor')).toBe('c');
+  });
+
   it('fromPayload rejects shapes it cannot trust', () => {
     expect(() => SessionBag.fromPayload(null)).toThrow();
     expect(() => SessionBag.fromPayload({ data: [], flash: {} })).toThrow();
