@@ -113,7 +113,7 @@ export class SessionManager implements SessionHandleHost {
     let bag: SessionBag | null = null;
     if (rejection === null) {
       try {
-        bag = SessionBag.fromPayload(this.serializer.deserialize(record.payload, id));
+        bag = SessionBag.fromPayload(this.serializer.deserialize(record.payload, id, record.meta));
       } catch {
         this.logger.warn(`Stored session ${sessionRef(id)} could not be decoded (corrupt, tampered or encrypted with an unknown key); starting a fresh session.`);
       }
@@ -223,7 +223,7 @@ export class SessionManager implements SessionHandleHost {
 
     const id = handle.id;
     const meta: SessionMeta = { ...handle.meta, lastActivity: now, ipAddress: handle.meta.ipAddress ?? handle.facts.ip };
-    const payload = this.serializer.serialize(handle.bag.toStored() as unknown as Record<string, unknown>, id);
+    const payload = this.serializer.serialize(handle.bag.toStored() as unknown as Record<string, unknown>, id, meta);
     const size = Buffer.byteLength(payload);
     if (size > this.options.maxPayloadBytes) {
       throw new SessionException(

@@ -6,6 +6,8 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { SessionLockException } from '../../lib/contracts/session-exception.js';
 import type { SessionDriver } from '../../lib/contracts/session-driver.interface.js';
 import { makeRecord, newId, sleep } from '../support/records.js';
+import { EncryptedSerializer } from '../../lib/serializers/encrypted.serializer.js';
+import { randomBytes } from 'node:crypto';
 
 export interface ConformanceTarget {
   driver: SessionDriver;
@@ -37,6 +39,20 @@ export function describeDriverConformance(name: string, factory: () => Promise<C
       expect(back!.payload).toBe(record.payload);
       expect(back!.meta).toEqual(record.meta);
       expect(back!.evictAt).toBe(record.evictAt);
+    });
+
+    it('metadata comes back exactly as the EncryptedSerializer bound it (set fields and nulls)', async () => {
+      const sealer = new EncryptedSerializer([randomBytes(32)]);
+      const full = makeRecord({ userId: '42' });
+      const bare = makeRecord();
+      bare.meta = { ...bare.meta, ipAddress: null, userAgent: null, csrfToken: null };
+      for (const record of [full, bare]) {
+        const id = newId();
+        const payload = { data: { n: 1 }, flash: {} };
+        await driver.write(id, { ...record, payload: sealer.serialize(payload, id, record.meta) });
+        const back = (await driver.read(id))!;
+        expect(sealer.deserialize(back.payload, id, back.meta)).toEqual(payload);
+      }
     });
 
     it('replaces a record on a second write and reads absent after destroy', async () => {

@@ -5,7 +5,7 @@ import { EncryptedSerializer } from '../../lib/serializers/encrypted.serializer.
 import { JsonSerializer } from '../../lib/serializers/json.serializer.js';
 import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
 import { createTestApp, PLATFORMS, type TestApp } from '../support/test-app.js';
-import { newId } from '../support/records.js';
+import { makeRecord, newId } from '../support/records.js';
 
 const keyA = randomBytes(32).toString('base64');
 const keyB = randomBytes(32).toString('hex');
@@ -42,11 +42,24 @@ describe('EncryptedSerializer', () => {
     const stored = s.serialize(payload, id);
     expect(() => s.deserialize(stored.slice(0, -4), id)).toThrow();
     expect(() => s.deserialize(stored.slice(0, 30), id)).toThrow();
-    expect(() => s.deserialize('enc1.00000000.', id)).toThrow(/truncated/);
+    expect(() => s.deserialize('enc2.00000000.', id)).toThrow(/truncated/);
   });
 
   it('a payload swapped into another session fails (the session ID is associated data)', () => {
     expect(() => s.deserialize(s.serialize(payload, id), newId())).toThrow();
+  });
+
+  it('the record\'s metadata is associated data too: any field changed, or a payload sealed without it, fails', () => {
+    const meta = { ...makeRecord({ userId: 'mallory' }).meta, csrfToken: 'tok' };
+    const stored = s.serialize(payload, id, meta);
+    expect(s.deserialize(stored, id, { ...meta })).toEqual(payload);
+    for (const edit of [{ userId: 'alice' }, { userId: null }, { expiresAt: meta.expiresAt + 1 }, { createdAt: meta.createdAt - 1 }, { lastActivity: meta.lastActivity + 1 }, { csrfToken: 'other' }, { ipAddress: '198.51.100.1' }, { userAgent: 'x' }]) {
+      expect(() => s.deserialize(stored, id, { ...meta, ...edit })).toThrow();
+    }
+    // A payload sealed with the ID alone (a direct call) does not open as a record's payload.
+    expect(() => s.deserialize(s.serialize(payload, id), id, meta)).toThrow();
+    // The earlier format, sealed with the ID alone, is not read.
+    expect(() => s.deserialize(s.serialize(payload, id).replace(/^enc2\./, 'enc1.'), id)).toThrow(/not encrypted with this serializer/);
   });
 
   it('key rotation: the first key encrypts, an old key still decrypts, a removed key does not', () => {
@@ -86,7 +99,7 @@ describe.each(PLATFORMS)('encrypted sessions end to end (%s)', (platform) => {
     await b.post('/s/set', { secret: 'card 4111' });
     const id = b.sessionId!;
     const record = (await driver.read(id))!;
-    expect(record.payload.startsWith('enc1.')).toBe(true);
+    expect(record.payload.startsWith('enc2.')).toBe(true);
     expect(record.payload).not.toMatch(/card/);
     expect((await b.get('/s/get')).body.data.secret).toBe('card 4111');
     await driver.write(id, { ...record, payload: flipBit(record.payload, 30) });
@@ -103,6 +116,27 @@ describe.each(PLATFORMS)('encrypted sessions end to end (%s)', (platform) => {
     const aliceRecord = (await driver.read(alice.sessionId!))!;
     await driver.write(mallory.sessionId!, aliceRecord);
     expect((await mallory.get('/s/get')).body.data).toEqual({});
+  });
+
+  it.each([
+    ['userId', { userId: 'alice' }],
+    ['expiresAt', { expiresAt: Date.now() + 10 * 365 * 86_400_000 }],
+    ['createdAt', { createdAt: Date.now() + 60_000 }],
+    ['lastActivity', { lastActivity: Date.now() + 60_000 }],
+    ['csrfToken', { csrfToken: 'chosen-by-mallory' }],
+    ['userAgent', { userAgent: 'another browser' }],
+    ['ipAddress', { ipAddress: '203.0.113.9' }],
+  ])('metadata edited in the store without the key (%s) → a fresh session, the payload not served', async (_field, edit) => {
+    const mallory = t.browser();
+    await mallory.post('/s/login', { userId: 'mallory' });
+    await mallory.post('/s/set', { mine: 'yes' });
+    expect((await mallory.get('/s/get')).body).toMatchObject({ userId: 'mallory', data: { mine: 'yes' } });
+    const record = (await driver.read(mallory.sessionId!))!;
+    await driver.write(mallory.sessionId!, { ...record, meta: { ...record.meta, ...edit } });
+    const res = await mallory.get('/s/get');
+    expect(res.status).toBe(200);
+    expect(res.body.userId).toBeNull();
+    expect(res.body.data).toEqual({});
   });
 
   it('a bad key fails start-up with a message naming the option', async () => {
