@@ -82,8 +82,8 @@ export interface CsrfOptions {
   allowSameSite?: boolean;
   /**
    * Paths the guard never checks: exact strings, `'/prefix/*'`, or RegExps (webhooks, say), matched
-   * against the path without its query. A RegExp's `g`/`y` flags are ignored (they would make
-   * `test()` stateful). Default `[]`.
+   * against the path without its query. A RegExp is tested from the start of the path every time
+   * (its `lastIndex` is reset, so `g` changes nothing and `y` anchors it there). Default `[]`.
    */
   except?: Array<string | RegExp>;
 }

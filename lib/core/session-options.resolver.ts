@@ -160,9 +160,7 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
       global: bool(opts.csrf?.global, false, 'csrf.global'),
       xsrfCookie: bool(opts.csrf?.xsrfCookie, false, 'csrf.xsrfCookie'),
       allowSameSite: bool(opts.csrf?.allowSameSite, false, 'csrf.allowSameSite'),
-      // test() on a global or sticky RegExp resumes from its lastIndex, so the same path would
-      // be excluded on one request and not the next: keep the pattern, drop those flags.
-      except: csrfExcept.map((r) => (typeof r !== 'string' && (r.global || r.sticky) ? new RegExp(r.source, r.flags.replace(/[gy]/g, '')) : r)),
+      except: csrfExcept,
     },
     noStore: bool(opts.noStore, false, 'noStore'),
     encryption: { keys },

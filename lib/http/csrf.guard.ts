@@ -71,9 +71,13 @@ export class CsrfGuard implements CanActivate {
 
   private isExcluded(url: string): boolean {
     const path = url.split('?')[0];
-    return this.options.csrf.except.some((rule) =>
-      typeof rule === 'string' ? (rule.endsWith('*') ? path.startsWith(rule.slice(0, -1)) : path === rule) : rule.test(path),
-    );
+    return this.options.csrf.except.some((rule) => {
+      if (typeof rule === 'string') return rule.endsWith('*') ? path.startsWith(rule.slice(0, -1)) : path === rule;
+      // test() on a global or sticky RegExp starts at its lastIndex, left over from the last call:
+      // from 0 every time, so the answer never depends on the request before (`y` keeps its meaning).
+      rule.lastIndex = 0;
+      return rule.test(path);
+    });
   }
 }
 

@@ -56,6 +56,14 @@ class CsrfController {
   }
 }
 
+@Controller('deep')
+class DeepController {
+  @Post('csrf/hook')
+  hook() {
+    return { ok: true };
+  }
+}
+
 @Controller('open')
 class OpenController {
   @Post('change')
@@ -221,7 +229,7 @@ describe.each(PLATFORMS)('CsrfGuard in global mode (%s)', (platform) => {
   let t: TestApp;
   beforeAll(async () => {
     // A global (g) or sticky (y) RegExp keeps state between test() calls: it must not flip.
-    t = await createTestApp(platform, { csrf: { global: true, except: ['/open/*', /^\/csrf\/hook$/gy], xsrfCookie: true, allowSameSite: true } }, { controllers: [CsrfController, OpenController] });
+    t = await createTestApp(platform, { csrf: { global: true, except: ['/open/*', /\/csrf\/hook$/gy], xsrfCookie: true, allowSameSite: true } }, { controllers: [CsrfController, OpenController, DeepController] });
   });
   afterAll(() => t.close());
 
@@ -232,6 +240,8 @@ describe.each(PLATFORMS)('CsrfGuard in global mode (%s)', (platform) => {
     const hooks = [];
     for (let i = 0; i < 4; i++) hooks.push((await request(t.server as never).post('/csrf/hook')).status);
     expect(hooks).toEqual([201, 201, 201, 201]);
+    // The sticky flag keeps its meaning (a match at the start only): nothing else is excluded.
+    expect((await request(t.server as never).post('/deep/csrf/hook')).status).toBe(403);
   });
 
   it('sends a script-readable XSRF-TOKEN cookie that axios/Angular echo back in X-XSRF-TOKEN; same-site allowed when opted in', async () => {
