@@ -68,12 +68,13 @@ export class EncryptedSerializer implements SessionSerializer {
 
 /**
  * The ID and every metadata field, in a fixed order. Each field is normalized (missing → null,
- * numbers as numbers) so that a driver's faithful round trip of the metadata reproduces it
- * exactly. Without `meta` (a direct call) the ID alone: such a payload does not open with meta.
+ * times as whole milliseconds) so that a driver's faithful round trip of the metadata reproduces
+ * it exactly. Without `meta` (a direct call) the ID alone: such a payload does not open with meta.
  */
 function associatedData(id: string, meta: SessionMeta | undefined): Buffer {
   if (meta === undefined) return Buffer.from(id, 'utf8');
-  const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+  // Whole milliseconds: stores with BIGINT columns keep no fraction (a timeout of 3600 / 7 s).
+  const num = (v: unknown): number | null => (v === null || v === undefined ? null : Math.round(Number(v)));
   const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
   const fields = [
     num(meta.createdAt),

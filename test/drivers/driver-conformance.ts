@@ -46,7 +46,11 @@ export function describeDriverConformance(name: string, factory: () => Promise<C
       const full = makeRecord({ userId: '42' });
       const bare = makeRecord();
       bare.meta = { ...bare.meta, ipAddress: null, userAgent: null, csrfToken: null };
-      for (const record of [full, bare]) {
+      // Times with a fraction of a millisecond (a timeout given as 3600 / 7 seconds): stores that
+      // keep whole milliseconds must not make the record unopenable.
+      const fractional = makeRecord();
+      fractional.meta = { ...fractional.meta, createdAt: fractional.meta.createdAt + 0.25, lastActivity: fractional.meta.lastActivity + 0.5, expiresAt: fractional.meta.createdAt + (3600 / 7) * 1000 };
+      for (const record of [full, bare, fractional]) {
         const id = newId();
         const payload = { data: { n: 1 }, flash: {} };
         await driver.write(id, { ...record, payload: sealer.serialize(payload, id, record.meta) });

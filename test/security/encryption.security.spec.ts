@@ -4,6 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { EncryptedSerializer } from '../../lib/serializers/encrypted.serializer.js';
 import { JsonSerializer } from '../../lib/serializers/json.serializer.js';
 import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { createSessionsTableSql } from '../../migrations/create-sessions-table.migration.js';
+import { dataSourceOptionsFromUrl } from '../../lib/drivers/database.driver.js';
 import { createTestApp, PLATFORMS, type TestApp } from '../support/test-app.js';
 import { makeRecord, newId } from '../support/records.js';
 
@@ -162,6 +168,28 @@ describe.each(PLATFORMS)('key rotation end to end (%s)', (platform) => {
       expect((await driver.read(id))!.payload.split('.')[1]).not.toBe(oldKid);
     } finally {
       await after.close();
+    }
+  });
+});
+
+describe('encrypted sessions on a store that keeps whole milliseconds', () => {
+  it('a fractional absoluteTimeout (3600 / 7 s) does not make every session unopenable on the database driver', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ml-enc-sqlite-'));
+    const url = `sqlite:${join(dir, 'sessions.sqlite')}`;
+    const ds = new DataSource(dataSourceOptionsFromUrl(url));
+    await ds.initialize();
+    for (const sql of createSessionsTableSql('sqlite', 'sessions')) await ds.query(sql);
+    await ds.destroy();
+    const t = await createTestApp('express', { driver: 'database', database: { url }, absoluteTimeout: 3600 / 7, encryption: { keys: [keyA] } });
+    try {
+      const b = t.browser();
+      await b.post('/s/login', { userId: 'u1' });
+      await b.post('/s/set', { kept: 'yes' });
+      const res = await b.get('/s/get');
+      expect(res.body).toMatchObject({ userId: 'u1', data: { kept: 'yes' } });
+    } finally {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
