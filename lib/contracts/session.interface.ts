@@ -43,7 +43,12 @@ export interface SessionInterface {
   regenerate(destroyOld?: boolean): void;
   /** Empties the session and gives it a new ID; the old ID no longer loads. */
   invalidate(): void;
-  /** Commits now instead of at the end of the request (the lock stays held until the request ends). */
+  /**
+   * Commits now instead of at the end of the request (the lock stays held until the request ends).
+   * Await it: until it resolves, changing the session throws (the change could not be kept
+   * apart from the write in flight); concurrent saves run one after the other, and the end of
+   * the request waits for a save still running.
+   */
   save(): Promise<void>;
 
   /** The session's CSRF token (created on first use; at least 256 bits). */

@@ -57,6 +57,11 @@ export class SessionHandle implements SessionInterface {
   regenerated = false;
   /** Set once the final commit ran; further changes are refused. */
   finished = false;
+  /**
+   * The save() whose write is in flight, if any. Changes meanwhile are refused: the write's
+   * bookkeeping (clean flags, stored state, metadata) would otherwise wipe them unnoticed.
+   */
+  saving: Promise<void> | null = null;
   bag = new SessionBag();
   meta: SessionMeta | null = null;
 
@@ -118,24 +123,24 @@ export class SessionHandle implements SessionInterface {
   }
 
   reflash(): void {
-    this.assertWritable();
+    this.assertChangeable();
     // Without a session there is no flash data to keep: do not start one for it.
     if (this.materialized) this.bag.reflash();
   }
 
   keep(...keys: string[]): void {
-    this.assertWritable();
+    this.assertChangeable();
     if (this.materialized) this.bag.keep(keys);
   }
 
   now(key: string, value: unknown): void {
-    this.assertWritable();
+    this.assertChangeable();
     // Lives for this request only, so it never starts a stored session by itself.
     this.bag.now(key, value);
   }
 
   regenerate(destroyOld = true): void {
-    this.assertWritable();
+    this.assertChangeable();
     // Nothing stored or started yet: the first change will get a fresh ID anyway.
     if (!this.materialized) return;
     const oldId = this.id!;
@@ -149,7 +154,7 @@ export class SessionHandle implements SessionInterface {
   }
 
   invalidate(): void {
-    this.assertWritable();
+    this.assertChangeable();
     const userIdBefore = this.meta?.userId ?? null;
     if (this.id !== null && this.stored) this.pendingDestroy.push(this.id);
     this.host.emit('invalidated', this, userIdBefore === null ? undefined : 'user');
@@ -163,9 +168,20 @@ export class SessionHandle implements SessionInterface {
     this.metaDirty = false;
   }
 
-  async save(): Promise<void> {
+  /** Writes now; concurrent calls run one after the other. Await it before changing the session again. */
+  save(): Promise<void> {
     this.assertWritable();
-    await this.host.persist(this, false);
+    const before = this.saving;
+    const run = (async () => {
+      if (before !== null) await before.catch(() => undefined);
+      await this.host.persist(this, false);
+    })();
+    this.saving = run;
+    const settle = (): void => {
+      if (this.saving === run) this.saving = null;
+    };
+    run.then(settle, settle);
+    return run;
   }
 
   csrfToken(): string {
@@ -225,13 +241,21 @@ export class SessionHandle implements SessionInterface {
 
   /** Every change goes through here: it enforces read-only mode and starts a lazy session. */
   private mutate(): SessionBag {
-    this.assertWritable();
+    this.assertChangeable();
     if (!this.materialized) {
       if (this.id === null) this.id = generateSessionId();
       if (this.meta === null) this.meta = this.freshMeta();
       this.materialized = true;
     }
     return this.bag;
+  }
+
+  /** assertWritable, and no save() in flight. */
+  private assertChangeable(): void {
+    this.assertWritable();
+    if (this.saving !== null) {
+      throw new SessionException('A save() of this session is still running: await session.save() before changing the session again.');
+    }
   }
 
   private assertWritable(): void {

@@ -154,7 +154,11 @@ export class SessionManager implements SessionHandleHost {
    */
   async persist(handle: SessionHandle, final: boolean): Promise<void> {
     if (handle.finished) return;
-    if (final) handle.finished = true;
+    if (final) {
+      handle.finished = true;
+      // A save() the handler did not await: let its write land first (its error went to its caller).
+      if (handle.saving !== null) await handle.saving.catch(() => undefined);
+    }
     if (handle.readOnly) return;
     try {
       if (final) handle.bag.ageFlash();

@@ -1,0 +1,63 @@
+/**
+ * save() while its write is in flight: changes made meanwhile must not be wiped by the write's
+ * bookkeeping. They are refused with a clear error instead; saves queue; the commit waits.
+ */
+import { describe, it, expect } from '@jest/globals';
+import { SessionManager } from '../../lib/core/session-manager.js';
+import { resolveSessionOptions } from '../../lib/core/session-options.resolver.js';
+import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
+import { JsonSerializer } from '../../lib/serializers/json.serializer.js';
+import type { RequestFacts } from '../../lib/core/request-facts.interface.js';
+
+const facts = (cookieId: string | null): RequestFacts => ({ cookieId, hadCookie: cookieId !== null, ip: '127.0.0.1', userAgent: 'jest' });
+
+async function setUp(): Promise<{ manager: SessionManager; driver: MemoryDriver; id: string }> {
+  const driver = new MemoryDriver();
+  const manager = new SessionManager(resolveSessionOptions({ driver: 'memory' }), driver, new JsonSerializer());
+  const { id } = await manager.create({ data: { a: 0 }, userAgent: 'jest', ipAddress: '127.0.0.1' });
+  return { manager, driver, id };
+}
+
+const IN_FLIGHT = /save\(\) of this session is still running/;
+
+describe('SessionHandle.save() not awaited', () => {
+  it('a change while the save is in flight is refused with a clear error; after it, changes are kept and committed', async () => {
+    const { manager, driver, id } = await setUp();
+    const h = await manager.start(facts(id), false);
+    h.set('a', 1);
+    const saving = h.save();
+    expect(() => h.set('b', 2)).toThrow(IN_FLIGHT);
+    expect(() => h.setUserId('u1')).toThrow(IN_FLIGHT);
+    expect(() => h.regenerate()).toThrow(IN_FLIGHT);
+    expect(() => h.invalidate()).toThrow(IN_FLIGHT);
+    expect(() => h.flash('f', 1)).toThrow(IN_FLIGHT);
+    await saving;
+    h.set('b', 2);
+    h.setUserId('u1');
+    await manager.persist(h, true);
+    const stored = (await driver.read(id))!;
+    expect(JSON.parse(stored.payload).data).toEqual({ a: 1, b: 2 });
+    expect(stored.meta.userId).toBe('u1');
+  });
+
+  it('two saves at once run one after the other, both resolve', async () => {
+    const { manager, driver, id } = await setUp();
+    const h = await manager.start(facts(id), false);
+    h.set('a', 5);
+    await Promise.all([h.save(), h.save()]);
+    expect(JSON.parse((await driver.read(id))!.payload).data).toEqual({ a: 5 });
+    await manager.persist(h, true);
+  });
+
+  it('the commit waits for a save still in flight, and the lock is free afterwards', async () => {
+    const { manager, driver, id } = await setUp();
+    const h = await manager.start(facts(id), false);
+    h.set('a', 9);
+    void h.save();
+    await manager.persist(h, true);
+    expect(JSON.parse((await driver.read(id))!.payload).data).toEqual({ a: 9 });
+    const next = await manager.start(facts(id), false);
+    expect(next.get('a')).toBe(9);
+    await manager.persist(next, true);
+  });
+});
