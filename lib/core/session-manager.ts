@@ -313,7 +313,10 @@ export class SessionManager implements SessionHandleHost {
   /** The user's live sessions (for a "your devices" page). */
   async listByUser(userId: string | number): Promise<UserSessionSummary[]> {
     const list = await this.driver.listByUser(String(userId));
+    const now = Date.now();
+    // Stores keep dead records for evictGraceMs: a request would not resume them, so neither list them.
     return list
+      .filter(({ meta }) => this.timedOut(meta, now) === null)
       .map(({ id, meta }) => ({
         id,
         ref: sessionRef(id)!,
@@ -325,7 +328,10 @@ export class SessionManager implements SessionHandleHost {
       .sort((a, b) => b.lastActivity.getTime() - a.lastActivity.getTime());
   }
 
-  /** "Sign out everywhere (else)": destroys the user's sessions except `except`; resolves to how many. */
+  /**
+   * "Sign out everywhere (else)": destroys the user's sessions except `except`; resolves to how
+   * many records it removed (an expired one the store still kept counts too).
+   */
   async destroyByUser(userId: string | number, options: { except?: string | null } = {}): Promise<number> {
     return this.driver.destroyByUser(String(userId), options.except ?? undefined);
   }
@@ -341,10 +347,15 @@ export class SessionManager implements SessionHandleHost {
     this.subject.next(event);
   }
 
+  private timedOut(meta: SessionMeta, now: number): 'absolute' | 'idle' | null {
+    if (now >= meta.expiresAt) return 'absolute';
+    if (now >= meta.lastActivity + this.options.idleTimeoutMs) return 'idle';
+    return null;
+  }
+
   private check(meta: SessionMeta, facts: RequestFacts): { type: SessionEventType; reason: string } | null {
-    const now = Date.now();
-    if (now >= meta.expiresAt) return { type: 'expired', reason: 'absolute' };
-    if (now >= meta.lastActivity + this.options.idleTimeoutMs) return { type: 'expired', reason: 'idle' };
+    const timeout = this.timedOut(meta, Date.now());
+    if (timeout !== null) return { type: 'expired', reason: timeout };
     if (this.options.fingerprint.userAgent && (meta.userAgent ?? null) !== (facts.userAgent ?? null)) {
       return { type: 'fingerprint-mismatch', reason: 'user-agent' };
     }

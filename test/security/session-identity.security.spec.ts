@@ -92,6 +92,21 @@ describe.each(PLATFORMS)('session identity (%s)', (platform) => {
     expect((await laptop.get('/s/get')).body.userId).toBe(user);
   });
 
+  it('listByUser shows live sessions only: an idle- or absolute-expired one still kept by the store is left out', async () => {
+    const user = 'u-dead-' + Date.now();
+    const manager = t.app.get(SessionManager);
+    const { id: live } = await manager.create({ userId: user });
+    const { id: idle } = await manager.create({ userId: user });
+    const { id: over } = await manager.create({ userId: user });
+    const now = Date.now();
+    // The store keeps dead records a while (so a request can tell "expired" from "unknown").
+    const idleRecord = (await driver.read(idle))!;
+    await driver.write(idle, { ...idleRecord, meta: { ...idleRecord.meta, lastActivity: now - 3 * 86_400_000 } });
+    const overRecord = (await driver.read(over))!;
+    await driver.write(over, { ...overRecord, meta: { ...overRecord.meta, expiresAt: now - 1000 } });
+    expect((await manager.listByUser(user)).map((s) => s.id)).toEqual([live]);
+  });
+
   it('OWASP Session Mgmt strict mode: an unknown well-formed ID is never adopted and nothing is stored under it', async () => {
     const forged = newId();
     const b = t.browser();
