@@ -144,11 +144,14 @@ export class SessionHandle implements SessionInterface {
     // Nothing stored or started yet: the first change will get a fresh ID anyway.
     if (!this.materialized) return;
     const oldId = this.id!;
-    if (destroyOld && this.stored) this.pendingDestroy.push(oldId);
+    const replacesStored = this.stored;
+    if (destroyOld && replacesStored) this.pendingDestroy.push(oldId);
     this.id = generateSessionId();
     this.stored = false;
     if (this.meta!.csrfToken !== null) this.meta!.csrfToken = generateToken();
     this.metaDirty = true;
+    // A session never stored replaced nothing: its first write announces it as `created`.
+    if (!replacesStored) return;
     this.regenerated = true;
     this.host.emit('regenerated', this);
   }
@@ -166,6 +169,8 @@ export class SessionHandle implements SessionInterface {
     this.meta = this.freshMeta();
     this.bag = new SessionBag();
     this.metaDirty = false;
+    // Whatever is stored under the new ID from here on is a new session.
+    this.regenerated = false;
   }
 
   /** Writes now; concurrent calls run one after the other. Await it before changing the session again. */

@@ -1,6 +1,7 @@
 /**
- * save() while its write is in flight: changes made meanwhile must not be wiped by the write's
- * bookkeeping. They are refused with a clear error instead; saves queue; the commit waits.
+ * Handle call sequences against a real manager: save() while its write is in flight (changes made
+ * meanwhile must not be wiped by the write's bookkeeping: refused with a clear error; saves queue;
+ * the commit waits), and the life events of a session regenerated or invalidated before its first write.
  */
 import { describe, it, expect } from '@jest/globals';
 import { SessionManager } from '../../lib/core/session-manager.js';
@@ -59,5 +60,40 @@ describe('SessionHandle.save() not awaited', () => {
     const next = await manager.start(facts(id), false);
     expect(next.get('a')).toBe(9);
     await manager.persist(next, true);
+  });
+});
+
+describe('life events of sessions changed before their first write', () => {
+  async function eventsOf(steps: (h: import('../../lib/core/session-handle.js').SessionHandle) => void): Promise<string[]> {
+    const driver = new MemoryDriver();
+    const manager = new SessionManager(resolveSessionOptions({ driver: 'memory' }), driver, new JsonSerializer());
+    const seen: string[] = [];
+    manager.events$.subscribe((e) => seen.push(e.type));
+    const h = await manager.start(facts(null), false);
+    steps(h);
+    await manager.persist(h, true);
+    expect(await driver.read(h.getId()!)).not.toBeNull();
+    return seen;
+  }
+
+  it('a new session regenerated before it was ever stored is announced as created (it replaced nothing)', async () => {
+    expect(
+      await eventsOf((h) => {
+        h.set('cart', 1);
+        h.setUserId('u2');
+        h.regenerate();
+      }),
+    ).toEqual(['created']);
+  });
+
+  it('regenerate() then invalidate() then a change: the new session is created, after the invalidation', async () => {
+    expect(
+      await eventsOf((h) => {
+        h.set('cart', 1);
+        h.regenerate();
+        h.invalidate();
+        h.set('note', 'signed out');
+      }),
+    ).toEqual(['invalidated', 'created']);
   });
 });
