@@ -152,8 +152,8 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
       persistent: bool(c.persistent, false, 'cookie.persistent'),
     },
     // Whole milliseconds, so that the times stored in a record are too (BIGINT columns keep no fraction).
-    idleTimeoutMs: Math.round(idle * 1000),
-    absoluteTimeoutMs: Math.round(absolute * 1000),
+    idleTimeoutMs: Math.max(1, Math.round(idle * 1000)),
+    absoluteTimeoutMs: Math.max(1, Math.round(absolute * 1000)),
     fingerprint: { userAgent: bool(f.userAgent, true, 'fingerprint.userAgent'), ip },
     trustProxy: trustedProxies(opts.trustProxy),
     lock: { enabled: bool(l.enabled, true, 'lock.enabled'), waitMs: waitSeconds * 1000, ttlMs: ttlSeconds * 1000 },
