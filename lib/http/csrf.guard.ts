@@ -75,7 +75,8 @@ export class CsrfGuard implements CanActivate {
       if (typeof rule === 'string') return rule.endsWith('*') ? path.startsWith(rule.slice(0, -1)) : path === rule;
       // test() on a global or sticky RegExp starts at its lastIndex, left over from the last call:
       // from 0 every time, so the answer never depends on the request before (`y` keeps its meaning).
-      rule.lastIndex = 0;
+      // Other patterns never read it (and may be frozen): left alone.
+      if (rule.global || rule.sticky) rule.lastIndex = 0;
       return rule.test(path);
     });
   }
