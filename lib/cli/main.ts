@@ -6,8 +6,9 @@
  *   migration --dialect postgres|mysql|sqlite [--table <name>]   print the sessions table SQL
  * `gc` reads the same environment variables as the published config (SESSION_DRIVER, …).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DriverFactory } from '../drivers/driver.factory.js';
 import { sessionOptionsFromEnv } from '../session-env.config.js';
@@ -64,8 +65,22 @@ export async function runCli(argv: string[], out: (s: string) => void = (s) => p
   }
 }
 
-// Run only when executed as the bin, not when imported by tests.
-if (process.argv[1] && /cli[\\/]main\.js$/.test(process.argv[1])) {
+/**
+ * True when this file is the process's entry point (the bin), not a module imported by tests.
+ * npm installs the bin as a symlink (node_modules/.bin/monkeyslegion-session) and Node keeps that
+ * path in argv[1] while loading the real file, so compare real paths, not names.
+ */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   runCli(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,9 +11,9 @@ import { makeRecord, newId } from '../support/records.js';
 const run = promisify(execFile);
 const BIN = resolve('dist/lib/cli/main.js');
 
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+async function cli(args: string[], env: Record<string, string> = {}, bin = BIN): Promise<{ code: number; out: string }> {
   try {
-    const { stdout } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    const { stdout } = await run(process.execPath, [bin, ...args], { env: { ...process.env, ...env } });
     return { code: 0, out: stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -50,6 +50,16 @@ describe('CLI (the package bin, run as a real process)', () => {
     expect(out).toMatch(/CREATE TABLE[^;]*app_sessions/);
     expect(out).toMatch(/evict_at/);
     expect(out).toMatch(/INDEX[^;]*user_id/);
+  });
+
+  it('runs when started through a symlink, as npm installs the bin (node_modules/.bin)', async () => {
+    const binDir = join(dir, 'node_modules', '.bin');
+    mkdirSync(binDir, { recursive: true });
+    const link = join(binDir, 'monkeyslegion-session');
+    symlinkSync(BIN, link);
+    const { code, out } = await cli(['migration', '--dialect', 'sqlite', '--table', 'via_link'], {}, link);
+    expect(code).toBe(0);
+    expect(out).toMatch(/CREATE TABLE[^;]*via_link/);
   });
 
   it('migration SQL for sqlite creates a table the database driver works with', async () => {
