@@ -62,6 +62,11 @@ export class SessionHandle implements SessionInterface {
    * bookkeeping (clean flags, stored state, metadata) would otherwise wipe them unnoticed.
    */
   saving: Promise<void> | null = null;
+  /**
+   * Set by the HTTP layer: puts the session's cookie on the response after each save(). A
+   * handler that writes the response itself (`@Res()`) does so before the commit runs.
+   */
+  onSaved: (() => void) | null = null;
   bag = new SessionBag();
   meta: SessionMeta | null = null;
 
@@ -180,6 +185,7 @@ export class SessionHandle implements SessionInterface {
     const run = (async () => {
       if (before !== null) await before.catch(() => undefined);
       await this.host.persist(this, false);
+      this.onSaved?.();
     })();
     this.saving = run;
     const settle = (): void => {

@@ -34,6 +34,8 @@ export interface SessionRequestContext {
   secure: boolean;
   /** The `XSRF-TOKEN` cookie the browser sent (only read when `csrf.xsrfCookie` is on). */
   xsrfSeen: string | null;
+  /** The Set-Cookie values already put on the response by a save(); null before any. */
+  applied: string[] | null;
 }
 
 /** The session on a request (Express `req`, Fastify `request` or its raw `IncomingMessage`), if the middleware ran. */
@@ -77,9 +79,7 @@ export class SessionLifecycle {
         readOnly,
       );
     } catch (err) {
-      if (err instanceof SessionLockException && !res.headersSent) {
-        res.setHeader('Retry-After', String(Math.max(1, Math.ceil(this.options.lock.waitMs / 1000))));
-      }
+      if (err instanceof SessionLockException) this.retryAfter(res);
       throw err;
     }
     ctx = {
@@ -87,6 +87,7 @@ export class SessionLifecycle {
       phase: 'loaded',
       secure: isSecureRequest(req, trustProxy),
       xsrfSeen: this.options.csrf.xsrfCookie ? readCookie(req.headers.cookie, XSRF_COOKIE) : null,
+      applied: null,
     };
     if (closed) {
       await this.abandon(ctx);
@@ -104,8 +105,47 @@ export class SessionLifecycle {
   async commit(ctx: SessionRequestContext, res: unknown): Promise<void> {
     if (ctx.phase === 'done') return;
     ctx.phase = 'done';
-    await this.manager.persist(ctx.handle, true);
-    for (const cookie of this.cookiesFor(ctx)) appendSetCookie(res, cookie, this.logger);
+    try {
+      await this.manager.persist(ctx.handle, true);
+    } catch (err) {
+      if (err instanceof SessionLockException) this.retryAfter(res); // the lock was lost meanwhile
+      throw err;
+    }
+    this.applyHeaders(ctx, res);
+  }
+
+  /** Every 423 says when to come back: after about one lock wait. */
+  retryAfter(res: unknown): void {
+    setHeader(res, 'retry-after', String(Math.max(1, Math.ceil(this.options.lock.waitMs / 1000))));
+  }
+
+  /**
+   * Lets a save() in the handler put the session's headers on the response `res` (the platform
+   * response), for handlers that send it themselves before the commit (`@Res()`).
+   */
+  bindResponse(ctx: SessionRequestContext, res: unknown): void {
+    ctx.handle.onSaved = () => this.applyHeaders(ctx, res);
+  }
+
+  /**
+   * Puts the session's cookies (and `noStore`'s header) on the response. After a save() it may
+   * run again: cookies set earlier that no longer apply (the ID changed since) are taken back,
+   * and none is sent twice.
+   */
+  private applyHeaders(ctx: SessionRequestContext, res: unknown): void {
+    const cookies = this.cookiesFor(ctx);
+    const before = ctx.applied;
+    if (before === null) {
+      if (cookies.length > 0) putSetCookies(res, [], cookies, this.logger);
+    } else {
+      putSetCookies(
+        res,
+        before.filter((c) => !cookies.includes(c)),
+        cookies.filter((c) => !before.includes(c)),
+        this.logger,
+      );
+    }
+    ctx.applied = cookies;
     if (this.options.noStore && ctx.handle.id !== null) setHeader(res, 'cache-control', 'no-store');
   }
 
@@ -129,13 +169,18 @@ export class SessionLifecycle {
    * chose by path before routing; the handler is the truth (sibling routes like `:id` and `new`,
    * RouterModule prefixes and versions can make the path guess wrong).
    */
-  async matchHandler(ctx: SessionRequestContext, req: { raw?: unknown }, readOnly: boolean): Promise<void> {
+  async matchHandler(ctx: SessionRequestContext, req: { raw?: unknown }, res: unknown, readOnly: boolean): Promise<void> {
     if (ctx.handle.readOnly === readOnly) return;
     if (readOnly) {
       await this.manager.downgrade(ctx.handle);
       return;
     }
-    ctx.handle = await this.manager.upgrade(ctx.handle);
+    try {
+      ctx.handle = await this.manager.upgrade(ctx.handle);
+    } catch (err) {
+      if (err instanceof SessionLockException) this.retryAfter(res);
+      throw err;
+    }
     // On Express with the getter, `req.session` already reads ctx.handle. On Fastify
     // `request.session` is a getter over the raw request's context: set the raw one only.
     if (this.sessionGetter) return;
@@ -187,26 +232,39 @@ function setHeader(res: unknown, name: string, value: string): void {
   else if (typeof r.setHeader === 'function' && !r.headersSent) r.setHeader(name, value);
 }
 
-function appendSetCookie(res: unknown, cookie: string, logger: Logger): void {
+/** Takes the values `remove` back from the response's Set-Cookie header and adds `add`. */
+function putSetCookies(res: unknown, remove: string[], add: string[], logger: Logger): void {
+  if (remove.length === 0 && add.length === 0) return;
   const r = res as {
     raw?: ServerResponse;
     header?: (k: string, v: string) => unknown;
-    headersSent?: boolean;
     getHeader?: ServerResponse['getHeader'];
+    removeHeader?: ServerResponse['removeHeader'];
     setHeader?: ServerResponse['setHeader'];
   };
   const raw: ServerResponse | undefined = r.raw ?? (typeof r.setHeader === 'function' ? (res as ServerResponse) : undefined);
   if (raw?.headersSent) {
-    // A handler that wrote the response itself (@Res()) before the commit: too late for a cookie.
+    // A handler that wrote the response itself (@Res()) before the session was saved: too late for a cookie.
     logger.warn('The response was sent before the session was committed, so its cookie could not be set. Use @Res({ passthrough: true }) or await session.save() before writing the response.');
     return;
   }
   if (r.raw && typeof r.header === 'function') {
-    r.header('set-cookie', cookie); // Fastify appends set-cookie values
+    // Fastify's reply keeps its own headers (they win over the raw response's) and appends set-cookie values.
+    if (remove.length > 0 && typeof r.getHeader === 'function' && typeof r.removeHeader === 'function') {
+      const kept = headerList(r.getHeader('set-cookie')).filter((v) => !remove.includes(v));
+      r.removeHeader('set-cookie');
+      for (const v of kept) r.header('set-cookie', v);
+    }
+    for (const v of add) r.header('set-cookie', v);
     return;
   }
   if (raw) {
-    const prev = raw.getHeader('set-cookie');
-    raw.setHeader('set-cookie', prev === undefined ? [cookie] : [...(Array.isArray(prev) ? prev : [String(prev)]), cookie]);
+    const next = [...headerList(raw.getHeader('set-cookie')).filter((v) => !remove.includes(v)), ...add];
+    if (next.length > 0) raw.setHeader('set-cookie', next);
+    else raw.removeHeader('set-cookie');
   }
+}
+
+function headerList(value: unknown): string[] {
+  return value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)];
 }

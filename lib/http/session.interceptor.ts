@@ -37,7 +37,7 @@ export class SessionInterceptor implements NestInterceptor {
     ctx.phase = 'handling';
     const res = http.getResponse<unknown>();
     const { readOnly, sse } = this.marksOf(context);
-    if (ctx.handle.readOnly !== readOnly) return this.afterMatch(ctx, req, readOnly, () => this.run(ctx, next, res, sse));
+    if (ctx.handle.readOnly !== readOnly) return this.afterMatch(ctx, req, res, readOnly, () => this.run(ctx, next, res, sse));
     return this.run(ctx, next, res, sse);
   }
 
@@ -46,11 +46,11 @@ export class SessionInterceptor implements NestInterceptor {
    * subscriber that leaves meanwhile (a closed event stream, an outer `timeout()`) never
    * subscribes to the rest, so the lock the upgrade got is released here.
    */
-  private afterMatch(ctx: SessionRequestContext, req: { raw?: unknown }, readOnly: boolean, rest: () => Observable<unknown>): Observable<unknown> {
+  private afterMatch(ctx: SessionRequestContext, req: { raw?: unknown }, res: unknown, readOnly: boolean, rest: () => Observable<unknown>): Observable<unknown> {
     return new Observable<unknown>((subscriber) => {
       let gone = false;
       let inner: Subscription | undefined;
-      this.lifecycle.matchHandler(ctx, req, readOnly).then(
+      this.lifecycle.matchHandler(ctx, req, res, readOnly).then(
         () => {
           if (gone) void this.lifecycle.abandon(ctx);
           else inner = rest().subscribe(subscriber);
@@ -88,6 +88,7 @@ export class SessionInterceptor implements NestInterceptor {
     // hand the handler's stream to Nest as it is. With headers (cookies, noStore) it goes the
     // usual way, so that they are set after the handler and win over what it set.
     if (this.lifecycle.finishSilentReadOnly(ctx)) return next.handle();
+    if (!ctx.handle.readOnly) this.lifecycle.bindResponse(ctx, res);
     let started = false;
     const commitOnce = (): Promise<void> => {
       if (started) return Promise.resolve();

@@ -95,3 +95,24 @@ describe.each(PLATFORMS)('@SessionReadOnly() follows the handler (%s)', (platfor
     expect(Date.now() - started).toBeLessThan(1200); // 6 × 300 ms if they were serialized
   });
 });
+
+describe.each(PLATFORMS)('a path guessed read-only whose handler locks (%s)', (platform) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(platform, { lock: { waitTimeout: 0.3, ttl: 30 } }, { controllers: [ItemsController] });
+  });
+  afterAll(() => t.close());
+
+  it('answers 423 with Retry-After when the lock it upgrades to is not free in time', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { counter: 1 });
+    const holding = b.get('/s/hold?ms=1200');
+    await sleep(150);
+    // Started read-only (the `:id` pattern), the handler of /items/new needs the lock.
+    const blocked = await b.get('/items/new');
+    expect(blocked.status).toBe(423);
+    expect(blocked.headers['retry-after']).toBe('1');
+    expect((await holding).status).toBe(200);
+    expect((await b.get('/items/new')).status).toBe(200);
+  });
+});
