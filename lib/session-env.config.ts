@@ -10,9 +10,9 @@ type Env = Record<string, string | undefined>;
  */
 export function sessionOptionsFromEnv(env: Env = process.env): SessionModuleOptions {
   const o: SessionModuleOptions = {};
-  const driver = str(env, 'SESSION_DRIVER');
+  const driver = str(env, 'SESSION_DRIVER')?.toLowerCase();
   if (driver !== undefined) {
-    if (!['file', 'database', 'redis', 'memory'].includes(driver)) throw envError('SESSION_DRIVER', 'file, database, redis or memory', driver);
+    if (!['file', 'database', 'redis', 'memory'].includes(driver)) throw envError('SESSION_DRIVER', 'file, database, redis or memory', env.SESSION_DRIVER!.trim());
     o.driver = driver as SessionModuleOptions['driver'];
   }
   const filePath = str(env, 'SESSION_FILE_PATH');
@@ -25,13 +25,10 @@ export function sessionOptionsFromEnv(env: Env = process.env): SessionModuleOpti
   if (redisUrl !== undefined || nodes !== undefined) {
     o.redis = {};
     if (redisUrl) o.redis.url = redisUrl;
-    if (nodes) {
-      o.redis.cluster = nodes.split(',').map((n) => {
-        const m = /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(n);
-        if (!m) throw envError('SESSION_REDIS_CLUSTER_NODES', 'comma-separated host:port pairs', nodes);
-        return { host: m[1], port: Number(m[2]) };
-      });
+    if (redisUrl && nodes) {
+      throw new SessionOptionsError('SESSION_REDIS_URL', 'is not used with SESSION_REDIS_CLUSTER_NODES (a Cluster takes no URL): unset one; give a Cluster\'s password or TLS in redis.options.redisOptions with forRootAsync().');
     }
+    if (nodes) o.redis.cluster = clusterNodes(nodes);
   }
   const lifetime = num(env, 'SESSION_LIFETIME');
   if (lifetime !== undefined) o.absoluteTimeout = lifetime;
@@ -53,18 +50,35 @@ export function sessionOptionsFromEnv(env: Env = process.env): SessionModuleOpti
   if (domain !== undefined) cookie.domain = domain;
   if (Object.keys(cookie).length > 0) o.cookie = cookie;
 
-  const ip = str(env, 'SESSION_IP_POLICY');
+  const ip = str(env, 'SESSION_IP_POLICY')?.toLowerCase();
   if (ip !== undefined) {
-    if (ip !== 'strict' && ip !== 'relaxed') throw envError('SESSION_IP_POLICY', 'strict or relaxed', ip);
+    if (ip !== 'strict' && ip !== 'relaxed') throw envError('SESSION_IP_POLICY', 'strict or relaxed', env.SESSION_IP_POLICY!.trim());
     o.fingerprint = { ip };
   }
   const encrypt = bool(env, 'SESSION_ENCRYPT');
   const keys = str(env, 'SESSION_KEYS');
+  // Fail closed: keys without SESSION_ENCRYPT, or SESSION_ENCRYPT with only commas and blanks
+  // (`${KEY},${OLD_KEY}` with both unset), would otherwise store sessions unencrypted without a word.
+  const keyList = keys === undefined ? [] : keys.split(',').map((k) => k.trim()).filter(Boolean);
   if (encrypt === true) {
-    if (!keys) throw new SessionOptionsError('SESSION_KEYS', 'SESSION_ENCRYPT is true but SESSION_KEYS is empty: give one or more comma-separated base64 32-byte keys.');
-    o.encryption = { keys: keys.split(',').map((k) => k.trim()).filter(Boolean) };
+    if (keyList.length === 0) throw new SessionOptionsError('SESSION_KEYS', 'SESSION_ENCRYPT is true but SESSION_KEYS holds no key: give one or more comma-separated base64 32-byte keys.');
+    o.encryption = { keys: keyList };
+  } else if (encrypt === undefined && keys !== undefined) {
+    throw new SessionOptionsError('SESSION_ENCRYPT', 'SESSION_KEYS is set but SESSION_ENCRYPT is not: set SESSION_ENCRYPT=true to encrypt sessions, or SESSION_ENCRYPT=false to keep them unencrypted.');
   }
   return o;
+}
+
+/** `host:port,host:port` (an IPv6 address in brackets: `[::1]:7000`); a trailing comma is allowed. */
+function clusterNodes(text: string): Array<{ host: string; port: number }> {
+  const parts = text.split(',').map((n) => n.trim());
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts.map((n) => {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(n);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || port < 1 || port > 65535) throw envError('SESSION_REDIS_CLUSTER_NODES', 'comma-separated host:port pairs (IPv6 as [address]:port, ports 1-65535)', text);
+    return { host: m[1] ?? m[2], port };
+  });
 }
 
 function str(env: Env, name: string): string | undefined {

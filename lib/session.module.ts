@@ -19,11 +19,11 @@ import { SessionSerializer } from './contracts/session-serializer.interface.js';
 import type { SessionModuleAsyncOptions, SessionModuleOptions, SessionOptionsFactory } from './contracts/session-options.interface.js';
 import { SessionManager } from './core/session-manager.js';
 import { describeError } from './core/session-id.util.js';
-import { SessionOptionsError, resolveSessionOptions, type ResolvedSessionOptions } from './core/session-options.resolver.js';
+import { resolveSessionOptions, type ResolvedSessionOptions } from './core/session-options.resolver.js';
 import { SESSION_MODULE_OPTIONS, SESSION_READ_ONLY, SESSION_RESOLVED_OPTIONS } from './core/session.constants.js';
 import { DriverFactory, isDriver } from './drivers/driver.factory.js';
 import { JsonSerializer } from './serializers/json.serializer.js';
-import { EncryptedSerializer, parseKey } from './serializers/encrypted.serializer.js';
+import { EncryptedSerializer } from './serializers/encrypted.serializer.js';
 import { CsrfGuard } from './http/csrf.guard.js';
 import { SessionLifecycle, getSessionContext } from './http/session-lifecycle.service.js';
 import { SessionMiddleware, SessionReadOnlyMiddleware } from './http/session.middleware.js';
@@ -257,14 +257,8 @@ function shadowSession(request: object, value: unknown): void {
 /** JSON (or the user's serializer), wrapped in AES-256-GCM when keys are configured. */
 function buildSerializer(o: ResolvedSessionOptions): SessionSerializer {
   const base = o.serializer ?? new JsonSerializer();
+  // The keys were checked by resolveSessionOptions.
   if (o.encryption.keys.length === 0) return base;
-  o.encryption.keys.forEach((k, i) => {
-    try {
-      parseKey(k, `key ${i}`);
-    } catch (err) {
-      throw new SessionOptionsError(`encryption.keys[${i}]`, (err as Error).message);
-    }
-  });
   return new EncryptedSerializer(o.encryption.keys, base);
 }
 

@@ -39,7 +39,7 @@ export interface RedisDriverOptions {
 }
 
 export interface CookieOptions {
-  /** Cookie name. Default `ML_SESS`. A `__Host-` name forces `Secure`, `Path=/` and no `Domain`. */
+  /** Cookie name (RFC 6265 token characters). Default `ML_SESS`. A `__Host-` name requires `secure: true`, `path: '/'` and no `domain`, a `__Secure-` name `secure: true`: start-up fails otherwise. */
   name?: string;
   /** `true`, `false`, or `'auto'` (Secure when the request is HTTPS, honouring `trustProxy`). Default `'auto'`. */
   secure?: boolean | 'auto';

@@ -9,6 +9,7 @@ import type {
   SessionModuleOptions,
 } from '../contracts/session-options.interface.js';
 import type { Type } from '@nestjs/common';
+import { parseKey } from '../serializers/encrypted.serializer.js';
 
 /** Thrown at start-up for a bad option; the message names the option and says what is allowed. */
 export class SessionOptionsError extends Error {
@@ -84,6 +85,7 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
 
   const c = opts.cookie ?? {};
   const name = c.name ?? 'ML_SESS';
+  if (typeof name !== 'string') throw new SessionOptionsError('cookie.name', `expected a string, got ${JSON.stringify(name)}.`);
   if (!COOKIE_NAME.test(name)) throw new SessionOptionsError('cookie.name', `"${name}" is not a valid cookie name (RFC 6265 token characters only).`);
   const sameSite = c.sameSite ?? 'lax';
   if (!['lax', 'strict', 'none'].includes(sameSite)) throw new SessionOptionsError('cookie.sameSite', `expected 'lax', 'strict' or 'none', got ${JSON.stringify(sameSite)}.`);
@@ -106,23 +108,31 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
   const partitioned = bool(c.partitioned, false, 'cookie.partitioned');
   if (partitioned && secure !== true) throw new SessionOptionsError('cookie.partitioned', 'a Partitioned cookie requires cookie.secure: true.');
 
-  const idle = seconds(opts.idleTimeout, 1800, 'idleTimeout');
-  const absolute = seconds(opts.absoluteTimeout, 43200, 'absoluteTimeout');
+  const idle = sessionSeconds(opts.idleTimeout, 1800, 'idleTimeout');
+  const absolute = sessionSeconds(opts.absoluteTimeout, 43200, 'absoluteTimeout');
 
   const f = opts.fingerprint ?? {};
   const ip = f.ip ?? 'relaxed';
   if (ip !== 'strict' && ip !== 'relaxed') throw new SessionOptionsError('fingerprint.ip', `expected 'strict' or 'relaxed', got ${JSON.stringify(ip)}.`);
 
   const l = opts.lock ?? {};
-  const waitSeconds = seconds(l.waitTimeout, 10, 'lock.waitTimeout', true);
-  const ttlSeconds = seconds(l.ttl, 30, 'lock.ttl');
+  const waitSeconds = timerSeconds(l.waitTimeout, 10, 'lock.waitTimeout', true);
+  const ttlSeconds = timerSeconds(l.ttl, 30, 'lock.ttl');
 
-  const gcInterval = seconds(opts.gc?.interval, 600, 'gc.interval', true);
+  const gcInterval = timerSeconds(opts.gc?.interval, 600, 'gc.interval', true);
   const maxPayloadBytes = opts.maxPayloadBytes ?? 65536;
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 256) throw new SessionOptionsError('maxPayloadBytes', 'expected an integer of at least 256.');
 
   const keys = opts.encryption?.keys ?? [];
   if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new SessionOptionsError('encryption.keys', 'expected an array of base64 or hex strings.');
+  // Checked here, before any provider runs: a bad key found later would leave an opened driver behind.
+  keys.forEach((k, i) => {
+    try {
+      parseKey(k, `key ${i}`);
+    } catch (err) {
+      throw new SessionOptionsError(`encryption.keys[${i}]`, (err as Error).message);
+    }
+  });
 
 
   const csrfExcept = opts.csrf?.except ?? [];
@@ -132,7 +142,7 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
   if (name.length > 200) throw new SessionOptionsError('cookie.name', 'keep it under 200 characters (name + value must stay under 4096 bytes).');
 
   const serializer = opts.serializer;
-  if (serializer !== undefined && (typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function')) {
+  if (serializer !== undefined && (typeof serializer !== 'object' || serializer === null || typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function')) {
     throw new SessionOptionsError('serializer', 'expected an object with serialize() and deserialize().');
   }
 
@@ -177,6 +187,26 @@ function seconds(value: unknown, fallback: number, option: string, allowZero = f
     throw new SessionOptionsError(option, `expected a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${JSON.stringify(value)}.`);
   }
   return value;
+}
+
+/** Node runs a timer of more than 2^31 - 1 ms after 1 ms instead (with only a warning). */
+const MAX_TIMER_SECONDS = Math.floor(2147483647 / 1000);
+/** 100 years: stored times (ms since 1970, BIGINT columns, Redis TTLs) stay far from any limit. */
+const MAX_SESSION_SECONDS = 100 * 365 * 24 * 3600;
+
+/** An option that ends up as a timer's delay: {@link seconds}, at most ~24.8 days. */
+function timerSeconds(value: unknown, fallback: number, option: string, allowZero = false): number {
+  return capped(seconds(value, fallback, option, allowZero), MAX_TIMER_SECONDS, "Node's timers can wait", 'about 24.8 days', option);
+}
+
+/** A session lifetime: {@link seconds}, at most 100 years (more overflows the stores' time columns). */
+function sessionSeconds(value: unknown, fallback: number, option: string): number {
+  return capped(seconds(value, fallback, option), MAX_SESSION_SECONDS, 'a session may live', '100 years', option);
+}
+
+function capped(s: number, max: number, what: string, readable: string, option: string): number {
+  if (s > max) throw new SessionOptionsError(option, `${s} seconds is more than ${what} (${max} s, ${readable}); use a smaller value.`);
+  return s;
 }
 
 function trustedProxies(value: unknown): number {

@@ -117,6 +117,10 @@ export class RedisDriver implements SessionDriver {
     if (!options.client && !options.cluster?.length && !options.url && !options.options) {
       throw new SessionException('The redis session driver needs redis.url, redis.options, redis.client or redis.cluster: set one of them (e.g. { url: "redis://127.0.0.1:6379" }).');
     }
+    if (!options.client && options.cluster?.length && options.url) {
+      // ioredis' Cluster takes no URL: its credentials would be dropped without a word.
+      throw new SessionException('redis.url is not used with redis.cluster: remove it, and give the nodes\' password or TLS settings in redis.options.redisOptions (ioredis ClusterOptions).');
+    }
     this.prefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
   }
 

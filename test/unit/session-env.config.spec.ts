@@ -36,7 +36,28 @@ describe('sessionOptionsFromEnv', () => {
     [{ SESSION_IDLE_TIMEOUT: 'ten' }, /SESSION_IDLE_TIMEOUT/],
     [{ SESSION_REDIS_CLUSTER_NODES: 'nohost' }, /SESSION_REDIS_CLUSTER_NODES/],
     [{ SESSION_ENCRYPT: 'yes' }, /SESSION_KEYS/],
+    // `${KEY},${OLD_KEY}` with both unset must not turn encryption off.
+    [{ SESSION_ENCRYPT: 'true', SESSION_KEYS: ' , ' }, /SESSION_KEYS/],
+    // Keys without SESSION_ENCRYPT would be ignored: sessions stored in clear.
+    [{ SESSION_KEYS: 'a2V5' }, /SESSION_ENCRYPT/],
+    [{ SESSION_REDIS_CLUSTER_NODES: 'a:0' }, /SESSION_REDIS_CLUSTER_NODES/],
+    [{ SESSION_REDIS_CLUSTER_NODES: 'a:99999' }, /SESSION_REDIS_CLUSTER_NODES/],
+    [{ SESSION_REDIS_URL: 'redis://:pw@h:6379', SESSION_REDIS_CLUSTER_NODES: 'h:7000' }, /SESSION_REDIS_URL/],
   ])('an invalid value names its variable: %j', (env, message) => {
     expect(() => sessionOptionsFromEnv(env)).toThrow(message);
+  });
+
+  it('SESSION_ENCRYPT=false with keys set keeps encryption off on purpose', () => {
+    expect(sessionOptionsFromEnv({ SESSION_ENCRYPT: 'false', SESSION_KEYS: 'a2V5' })).toEqual({});
+  });
+
+  it('reads driver and IP policy names in any case, and cluster nodes with IPv6 or a trailing comma', () => {
+    expect(
+      sessionOptionsFromEnv({ SESSION_DRIVER: 'Redis', SESSION_IP_POLICY: 'Strict', SESSION_REDIS_CLUSTER_NODES: '[::1]:7000, 10.0.0.2:7001,' }),
+    ).toEqual({
+      driver: 'redis',
+      fingerprint: { ip: 'strict' },
+      redis: { cluster: [{ host: '::1', port: 7000 }, { host: '10.0.0.2', port: 7001 }] },
+    });
   });
 });
