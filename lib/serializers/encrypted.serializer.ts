@@ -41,7 +41,7 @@ export class EncryptedSerializer implements SessionSerializer {
   }
 
   serialize(payload: SessionPayload, id: string, meta?: SessionMeta): string {
-    const plain = Buffer.from(this.inner.serialize(payload, id), 'utf8');
+    const plain = Buffer.from(this.inner.serialize(payload, id, meta), 'utf8');
     const key = this.keys[0];
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key.secret, iv, { authTagLength: TAG_BYTES });
@@ -62,7 +62,7 @@ export class EncryptedSerializer implements SessionSerializer {
     decipher.setAuthTag(blob.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
     // final() throws on any tampering, truncation, wrong session ID or changed metadata: the manager starts a fresh session.
     const plain = Buffer.concat([decipher.update(blob.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
-    return this.inner.deserialize(plain.toString('utf8'), id);
+    return this.inner.deserialize(plain.toString('utf8'), id, meta);
   }
 }
 

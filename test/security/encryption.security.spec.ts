@@ -79,6 +79,21 @@ describe('EncryptedSerializer', () => {
     expect(() => new EncryptedSerializer([keyB]).deserialize(storedOld, id)).toThrow();
   });
 
+  it('a wrapped serializer gets the session ID and the metadata too, as it would unencrypted', () => {
+    const seen: unknown[][] = [];
+    const inner = {
+      serialize: (p: typeof payload, sid: string, meta?: unknown) => (seen.push(['serialize', sid, meta]), JSON.stringify(p)),
+      deserialize: (text: string, sid: string, meta?: unknown) => (seen.push(['deserialize', sid, meta]), JSON.parse(text) as typeof payload),
+    };
+    const meta = makeRecord().meta;
+    const wrapped = new EncryptedSerializer([keyA], inner);
+    expect(wrapped.deserialize(wrapped.serialize(payload, id, meta), id, meta)).toEqual(payload);
+    expect(seen).toEqual([
+      ['serialize', id, meta],
+      ['deserialize', id, meta],
+    ]);
+  });
+
   it('plaintext JSON is not accepted as an encrypted payload', () => {
     expect(() => s.deserialize(new JsonSerializer().serialize(payload), id)).toThrow();
   });
