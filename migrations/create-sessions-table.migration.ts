@@ -1,11 +1,11 @@
 /**
  * TypeORM migration that creates the table of the database session driver.
  *
- * Add it to your DataSource's `migrations` list (the file ships as TypeScript source in the
- * package's `migrations/` folder; copy it next to your own migrations):
+ * Add it to your DataSource's `migrations` list; the package exports it, compiled, as
+ * `@monkeyslegion/nestjs-session/migrations`:
  *
  * ```ts
- * import { CreateSessionsTable1700000000000, createSessionsTableMigration } from './migrations/create-sessions-table.migration';
+ * import { CreateSessionsTable1700000000000, createSessionsTableMigration } from '@monkeyslegion/nestjs-session/migrations';
  * new DataSource({ ..., migrations: [CreateSessionsTable1700000000000] });
  * // another table name (must match the driver's `database.table`):
  * new DataSource({ ..., migrations: [createSessionsTableMigration('app_sessions')] });
@@ -27,7 +27,7 @@ export function sessionsTableDialectOf(type: string): SessionsTableDialect {
   return databaseDialectOf(type);
 }
 
-function names(dialect: SessionsTableDialect, table: string): { table: string; userIdx: string; evictIdx: string } {
+function names(dialect: SessionsTableDialect, table: string): { table: string; userIdx: string; evictIdx: string; sqliteIndex: (idx: string) => string } {
   const m = SESSIONS_TABLE_NAME.exec(table);
   if (!m) {
     throw new Error(`Invalid session table name "${table}": use letters, digits and underscores (optionally "schema.table"), starting with a letter or underscore, at most 48 characters.`);
@@ -39,6 +39,8 @@ function names(dialect: SessionsTableDialect, table: string): { table: string; u
     // PostgreSQL and SQLite index names are per schema, not per table: derive them from the table name.
     userIdx: q(`${base}_user_id_idx`),
     evictIdx: q(`${base}_evict_at_idx`),
+    // SQLite takes the schema on the index's name and a bare table name (`ON "main"."t"` is a syntax error).
+    sqliteIndex: (idx) => `CREATE INDEX ${schema ? `${q(schema)}.` : ''}${idx} ON ${q(base)}`,
   };
 }
 
@@ -105,8 +107,8 @@ export function createSessionsTableSql(dialect: SessionsTableDialect, table = 's
   lock_token TEXT NULL,
   lock_expires_at INTEGER NULL
 )`,
-        `CREATE INDEX ${n.userIdx} ON ${n.table} (user_id)`,
-        `CREATE INDEX ${n.evictIdx} ON ${n.table} (evict_at)`,
+        `${n.sqliteIndex(n.userIdx)} (user_id)`,
+        `${n.sqliteIndex(n.evictIdx)} (evict_at)`,
       ];
   }
 }

@@ -14,7 +14,7 @@ CREATE TABLE sessions (
   created_at BIGINT NOT NULL,
   last_activity BIGINT NOT NULL,
   expires_at BIGINT NOT NULL,                                            -- absolute cutoff
-  evict_at BIGINT NOT NULL,                                              -- min(idle cutoff, expires_at): read() and gc() use it
+  evict_at BIGINT NOT NULL,                                              -- min(idle cutoff, expires_at) + grace: read() and gc() use it
   lock_token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,     -- lease owner's random token (NULL = unlocked)
   lock_expires_at BIGINT NULL,                                           -- lease end, on the database clock (UTC)
   PRIMARY KEY (id),

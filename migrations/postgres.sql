@@ -13,7 +13,7 @@ CREATE TABLE sessions (
   created_at BIGINT NOT NULL,
   last_activity BIGINT NOT NULL,
   expires_at BIGINT NOT NULL,           -- absolute cutoff
-  evict_at BIGINT NOT NULL,             -- min(idle cutoff, expires_at): read() and gc() use it
+  evict_at BIGINT NOT NULL,             -- min(idle cutoff, expires_at) + grace: read() and gc() use it
   lock_token VARCHAR(64) NULL,          -- lease owner's random token (NULL = unlocked)
   lock_expires_at BIGINT NULL           -- lease end, on the database clock
 );

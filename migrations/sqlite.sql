@@ -13,7 +13,7 @@ CREATE TABLE sessions (
   created_at INTEGER NOT NULL,
   last_activity INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,     -- absolute cutoff
-  evict_at INTEGER NOT NULL,       -- min(idle cutoff, expires_at): read() and gc() use it
+  evict_at INTEGER NOT NULL,       -- min(idle cutoff, expires_at) + grace: read() and gc() use it
   lock_token TEXT NULL,            -- lease owner's random token (NULL = unlocked)
   lock_expires_at INTEGER NULL     -- lease end, on the database clock
 );

@@ -23,7 +23,9 @@ export interface SessionRecord {
   payload: string;
   meta: SessionMeta;
   /**
-   * Epoch ms after which the record is dead: `min(lastActivity + idleTimeout, expiresAt)`.
+   * Epoch ms after which the store may drop the record: `min(lastActivity + idleTimeout, expiresAt)`
+   * plus a grace of `min(idleTimeout, 5 min)` (the session manager itself declares the session dead
+   * at the end of its timeouts; the grace lets it still tell "expired" from "unknown").
    * Drivers read a record past this instant as absent, `gc()` deletes it, and Redis uses it as the key TTL.
    */
   evictAt: number;

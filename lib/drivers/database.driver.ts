@@ -79,7 +79,6 @@ export class DatabaseDriver implements SessionDriver {
   /** Quoted for the dialect, set by open(). */
   private table = '';
   /** The quoted table name without schema (SQLite qualifies upsert columns with it). */
-  private tableBase = '';
   private dataSource: DataSource | null = null;
   private ownsDataSource = false;
   private dialect: Dialect | null = null;
@@ -107,8 +106,9 @@ export class DatabaseDriver implements SessionDriver {
     }
     this.tableLabel = table;
     const timeout = options.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT_S;
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new SessionException(`Invalid database.statementTimeout "${String(timeout)}": use a positive number of seconds (default ${DEFAULT_STATEMENT_TIMEOUT_S}).`);
+    // At most 2^31 - 1 ms: Node runs a longer timer after 1 ms, which would fail every statement.
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout * 1000 > 2147483647) {
+      throw new SessionException(`Invalid database.statementTimeout "${String(timeout)}": use a positive number of seconds up to 2147483 (default ${DEFAULT_STATEMENT_TIMEOUT_S}).`);
     }
     this.statementTimeoutMs = Math.ceil(timeout * 1000);
   }
@@ -325,7 +325,7 @@ export class DatabaseDriver implements SessionDriver {
     }
     this.dataSource = ds;
     this.dialect = dialect;
-    ({ table: this.table, base: this.tableBase } = quoteTable(dialect, this.tableLabel));
+    ({ table: this.table } = quoteTable(dialect, this.tableLabel));
     try {
       await this.run(`SELECT ${SELECT_COLUMNS}, lock_token, lock_expires_at FROM ${this.table} WHERE 1 = 0`, []);
     } catch (err) {
@@ -347,7 +347,13 @@ export class DatabaseDriver implements SessionDriver {
     const token = newLockToken();
     let delay = BACKOFF_MIN_MS;
     for (;;) {
-      const got = await this.tryAcquire(id, token, ttl, withRecord);
+      let got: { record: SessionRecord | null } | null;
+      try {
+        got = await this.tryAcquire(id, token, ttl, withRecord);
+      } catch (err) {
+        this.releaseFailedAttempt(id, token);
+        throw err;
+      }
       if (got) return { token, record: got.record };
       const left = deadline - Date.now();
       if (left <= 0) throw new SessionLockException();
@@ -355,6 +361,20 @@ export class DatabaseDriver implements SessionDriver {
       await sleep(Math.min(left, delay * (0.5 + Math.random() / 2)));
       delay = Math.min(BACKOFF_MAX_MS, delay * 2);
     }
+  }
+
+  /**
+   * A failed attempt may still have taken the lease: on MySQL the read after the UPDATE that
+   * took it failed, or a statement the driver gave up on (its deadline passed) ran late. Nobody
+   * but this driver knows the token, so release it now and once more when such a statement has
+   * had its time to land; otherwise the session would answer 423 for `lock.ttl`. Best effort.
+   */
+  private releaseFailedAttempt(id: string, token: string): void {
+    const release = (): void => {
+      if (this.dataSource) this.unlock(id, token).catch(() => undefined);
+    };
+    release();
+    setTimeout(release, this.statementTimeoutMs).unref();
   }
 
   /** One attempt; `null` when somebody else holds a live lease. */
@@ -366,13 +386,14 @@ export class DatabaseDriver implements SessionDriver {
       // lease of the existing row if it is free or ended; RETURNING yields a row only on success.
       const q = this.sql();
       const pg = dialect === 'postgres';
-      const col = (c: string): string => (pg ? `s.${c}` : `${this.tableBase}.${c}`);
+      // The target is aliased: a table named "excluded" would otherwise shadow the proposed row.
+      const col = (c: string): string => `s.${c}`;
       const values = `${q.p(id)}, NULL, 0, 0, 0, 0, ${q.p(token)}, ${now} + ${q.p(ttl)}`;
       // PostgreSQL: the lease commits without waiting for its WAL flush (SET LOCAL, so only this
       // statement's implicit transaction). A lease lost in a crash only makes its holder's fenced
       // write fail, and that write's synchronous commit flushes the lease's WAL before its own.
       const { records } = await this.run(
-        (pg ? `WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)) INSERT INTO ${this.table} AS s ` : `INSERT INTO ${this.table} `) +
+        (pg ? `WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)) INSERT INTO ${this.table} AS s ` : `INSERT INTO ${this.table} AS s `) +
           `(id, payload, created_at, last_activity, expires_at, evict_at, lock_token, lock_expires_at) ` +
           (pg ? `SELECT ${values} FROM async_commit ` : `VALUES (${values}) `) +
           `ON CONFLICT (id) DO UPDATE SET lock_token = excluded.lock_token, lock_expires_at = excluded.lock_expires_at ` +
@@ -413,7 +434,8 @@ export class DatabaseDriver implements SessionDriver {
     const q = this.sql();
     const cols = ['id', ...RECORD_COLUMNS].join(', ');
     const vals = [id, ...values].map((v) => q.p(v)).join(', ');
-    let sql = `INSERT INTO ${this.table} (${cols}) VALUES (${vals}) `;
+    // PostgreSQL and SQLite: aliased, so that a table named "excluded" cannot shadow the proposed row.
+    let sql = `INSERT INTO ${this.table}${dialect === 'mysql' ? '' : ' AS s'} (${cols}) VALUES (${vals}) `;
     if (dialect === 'mysql') {
       // Values bound again rather than VALUES(col), which MySQL 8.0.20+ deprecates and MariaDB's alias syntax lacks.
       sql += `ON DUPLICATE KEY UPDATE ${RECORD_COLUMNS.map((c, i) => `${c} = ${q.p(values[i])}`).join(', ')}`;
@@ -594,10 +616,10 @@ export function databaseDialectOf(type: string): Dialect {
   }
 }
 
-function quoteTable(dialect: Dialect, table: string): { table: string; base: string } {
+function quoteTable(dialect: Dialect, table: string): { table: string } {
   const [, schema, base] = SESSIONS_TABLE_NAME.exec(table)!;
   const q = (s: string): string => (dialect === 'mysql' ? `\`${s}\`` : `"${s}"`);
-  return { table: schema ? `${q(schema)}.${q(base)}` : q(base), base: q(base) };
+  return { table: schema ? `${q(schema)}.${q(base)}` : q(base) };
 }
 
 /** Builds DataSource options from `postgres://`, `postgresql://`, `mysql://`, `mariadb://` or `sqlite:path` / `sqlite://path`. */
@@ -699,7 +721,7 @@ function redact(message: string): string {
 }
 
 /** How node-postgres words a lost or unusable connection (it gives such errors no code). */
-const PG_CONNECTION_LOST = /^(Connection terminated|Query read timeout|Client has encountered a connection error|Client was closed)/;
+const PG_CONNECTION_LOST = /^(Connection terminated|Query read timeout|Client has encountered a connection error|Client was closed|timeout exceeded when trying to connect)/;
 
 /**
  * The connection failed rather than the statement: dropped, refused or timed out (a socket
@@ -718,7 +740,9 @@ function isConnectionLoss(err: unknown): boolean {
 function connectionLost(dialect: Dialect, err: unknown): SessionStoreUnavailableException {
   return new SessionStoreUnavailableException(
     `The session database (${dialect}) did not answer: ${redact(errorText(err))}. Retry shortly, and check that the server is reachable.`,
-    { cause: err },
+    // Not the raw error: TypeORM's carries the statement's parameters (and mysql2's the SQL with
+    // values inlined), which an application's logger would print along with the cause.
+    { cause: new SessionDatabaseError(err) },
   );
 }
 

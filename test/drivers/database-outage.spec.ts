@@ -9,6 +9,7 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { DataSource } from 'typeorm';
 import { DatabaseDriver, dataSourceOptionsFromUrl } from '../../lib/drivers/database.driver.js';
 import { SessionException, SessionStoreUnavailableException } from '../../lib/contracts/session-exception.js';
@@ -70,6 +71,26 @@ describe.each(SERVERS)('DatabaseDriver on $dialect when the server fails', ({ di
     await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await admin.destroy();
     process.removeListener('uncaughtException', onUncaught);
+  });
+
+  it('the 503 of a connection lost mid-statement carries no session ID or payload, not even in its cause', async () => {
+    const id = newId();
+    const payload = `secret-payload-${randomBytes(8).toString('hex')}`;
+    proxy.freeze();
+    const outcome = driver.write(id, makeRecord({ payload })).then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
+    await sleep(100);
+    proxy.cutAll();
+    proxy.thaw();
+    const err = await outcome;
+    expect(err).toBeInstanceOf(SessionStoreUnavailableException);
+    // What an application's logger would print: the error with its cause, all levels deep.
+    const printed = inspect(err, { depth: 10, showHidden: true });
+    expect(printed).toMatch(/did not answer/);
+    expect(printed).not.toContain(id);
+    expect(printed).not.toContain(payload);
   });
 
   it('a connection reset in the middle of a statement fails that call with 503, crashes nothing, and the driver goes on', async () => {
@@ -189,10 +210,11 @@ describe('DatabaseDriver on postgres: a statement that timed out', () => {
 });
 
 describe('DatabaseDriver statementTimeout option', () => {
-  it('refuses a timeout that is not a positive number of seconds', () => {
-    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+  it('refuses a timeout that is not a positive number of seconds, or longer than a Node timer can wait', () => {
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number, 1e7]) {
       expect(() => new DatabaseDriver({ url: 'postgres://u@h/db', statementTimeout: bad })).toThrow(SessionException);
       expect(() => new DatabaseDriver({ url: 'postgres://u@h/db', statementTimeout: bad })).toThrow(/statementTimeout/);
     }
+    expect(() => new DatabaseDriver({ url: 'postgres://u@h/db', statementTimeout: 2147483 })).not.toThrow();
   });
 });

@@ -443,6 +443,85 @@ describe('DatabaseDriver on postgres: commit durability', () => {
   });
 });
 
+describe('DatabaseDriver on postgres: a lock attempt the driver gave up on', () => {
+  it('does not leave its lease behind when the statement lands after its deadline', async () => {
+    const db = await openDb('postgres');
+    // The application's DataSource sets no server-side statement_timeout: only the driver's deadline ends the wait.
+    const appDs = new DataSource(dataSourceOptionsFromUrl(db.url));
+    const driver = new DatabaseDriver({ dataSource: appDs, table: db.table, statementTimeout: 0.3 });
+    const blocker = db.admin.createQueryRunner();
+    try {
+      await driver.open();
+      const id = newId();
+      await driver.write(id, makeRecord());
+      await blocker.connect();
+      await blocker.startTransaction();
+      await blocker.query(`SELECT id FROM ${db.table} WHERE id = $1 FOR UPDATE`, [id]);
+      // The lease statement waits for the row, past the driver's deadline...
+      await expect(driver.lock(id, { waitMs: 0, ttlMs: 30_000 })).rejects.toBeInstanceOf(SessionStoreUnavailableException);
+      // ...and runs once the row is free: a lease whose token only the driver knew.
+      await blocker.commitTransaction();
+      await sleep(100);
+      const token = await driver.lock(id, { waitMs: 1000, ttlMs: 5000 });
+      await driver.unlock(id, token);
+    } finally {
+      if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+      await blocker.release();
+      await driver.close();
+      if (appDs.isInitialized) await appDs.destroy();
+      await db.cleanup();
+    }
+  });
+});
+
+describe('DatabaseDriver on sqlite: table names', () => {
+  it('a table named "excluded" (the upsert\'s name for the proposed row) still locks and writes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ml-sess-db-'));
+    const url = `sqlite:${join(dir, 'sessions.sqlite')}`;
+    const admin = new DataSource(dataSourceOptionsFromUrl(url));
+    await admin.initialize();
+    const driver = new DatabaseDriver({ url, table: 'Excluded' });
+    try {
+      for (const sql of createSessionsTableSql('sqlite', 'Excluded')) await admin.query(sql);
+      await driver.open();
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'first' }));
+      await driver.write(id, makeRecord({ payload: 'second' }));
+      expect((await driver.read(id))!.payload).toBe('second');
+      const token = await driver.lock(id, { waitMs: 0, ttlMs: 5000 });
+      await expect(driver.lock(id, { waitMs: 50, ttlMs: 5000 })).rejects.toBeInstanceOf(SessionLockException);
+      await driver.writeAndUnlock(id, makeRecord({ payload: 'third' }), token);
+      expect((await driver.read(id))!.payload).toBe('third');
+    } finally {
+      await driver.close();
+      await admin.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the migration creates a schema-qualified table ("main.sessions_x") with its indexes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ml-sess-db-'));
+    const url = `sqlite:${join(dir, 'sessions.sqlite')}`;
+    const admin = new DataSource(dataSourceOptionsFromUrl(url));
+    await admin.initialize();
+    const table = `main.${randomTable()}`;
+    const driver = new DatabaseDriver({ url, table });
+    try {
+      for (const sql of createSessionsTableSql('sqlite', table)) await admin.query(sql);
+      const indexes: Array<{ name: string }> = await admin.query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`, [table.slice(5)]);
+      expect(indexes.map((i) => i.name).filter((n) => !n.startsWith('sqlite_autoindex_')).sort()).toEqual([`${table.slice(5)}_evict_at_idx`, `${table.slice(5)}_user_id_idx`]);
+      await driver.open();
+      const id = newId();
+      await driver.write(id, makeRecord({ payload: 'in main' }));
+      expect((await driver.read(id))!.payload).toBe('in main');
+    } finally {
+      await driver.close();
+      await admin.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL runs statements by ID as named prepared statements on the DataSource's pg pool; a
 // server that forgets them (a transaction-mode pooler, DISCARD ALL) must cost speed, not requests.
