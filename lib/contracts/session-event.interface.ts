@@ -19,6 +19,10 @@ export interface SessionEvent {
   userId: string | null;
   /** Epoch ms. */
   at: number;
-  /** For `expired`: `idle` or `absolute`; for `fingerprint-mismatch`: `user-agent` or `ip`. */
+  /**
+   * For `expired`: `idle` or `absolute`; for `fingerprint-mismatch`: `user-agent` or `ip`; for
+   * `invalidated`: `user` when a user was signed in; for `csrf-failure`: `cross-site`, `same-site`,
+   * `origin`, `no-session`, `no-token` or `mismatch`.
+   */
   reason?: string;
 }

@@ -1,4 +1,4 @@
-// The published session config (also what `publish-config` writes): defaults in code, overrides from the environment.
+// The sample app's session config: defaults in code, overrides from the environment (`publish-config` writes a fuller one, with every default spelled out).
 import { registerAs } from '@nestjs/config';
 import { sessionOptionsFromEnv, type SessionModuleOptions } from '../../lib/index.js';
 

@@ -1,3 +1,4 @@
+/** ASVS 3.4.1 (Secure), 3.4.2 (HttpOnly), 3.4.3 (SameSite), 3.4.5 (Path); the OWASP Session Management Cheat Sheet (cookie attributes). */
 import { describe, it, expect } from '@jest/globals';
 import { createTestApp, PLATFORMS } from '../support/test-app.js';
 

@@ -1,3 +1,4 @@
+/** ASVS 3.1.1 (no ID in URLs), 3.2.1 (new ID on sign-in), 3.2.3 (cookie storage), 3.3.1 (sign-out invalidates), 5.1.3 (input validation of IDs), 7.1.1 (no raw IDs in events); the OWASP Session Management Cheat Sheet (fixation, renewal). */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import request from 'supertest';
 import { SessionDriver } from '../../lib/contracts/session-driver.interface.js';

@@ -1,3 +1,4 @@
+/** ASVS 3.3.2 (idle and absolute timeouts), 3.3.1 (expired sessions are unusable); the OWASP Session Management Cheat Sheet (session binding: fingerprint of User-Agent and IP). */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { SessionManager } from '../../lib/core/session-manager.js';
 import type { SessionEvent } from '../../lib/contracts/session-event.interface.js';
