@@ -90,7 +90,8 @@ function num(env: Env, name: string): number | undefined {
   const v = str(env, name);
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw envError(name, 'a positive number of seconds', v);
+  // The resolver's limit too (100 years), checked here so that the error names the variable.
+  if (!Number.isFinite(n) || n <= 0 || n > 100 * 365 * 24 * 3600) throw envError(name, 'a positive number of seconds, at most 100 years', v);
   return n;
 }
 

@@ -9,7 +9,7 @@ import type {
   SessionModuleOptions,
 } from '../contracts/session-options.interface.js';
 import type { Type } from '@nestjs/common';
-import { parseKey } from '../serializers/encrypted.serializer.js';
+import { parseKey } from '../contracts/encryption-key.js';
 
 /** Thrown at start-up for a bad option; the message names the option and says what is allowed. */
 export class SessionOptionsError extends Error {
@@ -142,7 +142,7 @@ export function resolveSessionOptions(input: SessionModuleOptions | undefined | 
   if (name.length > 200) throw new SessionOptionsError('cookie.name', 'keep it under 200 characters (name + value must stay under 4096 bytes).');
 
   const serializer = opts.serializer;
-  if (serializer !== undefined && (typeof serializer !== 'object' || serializer === null || typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function')) {
+  if (serializer !== undefined && ((typeof serializer !== 'object' && typeof serializer !== 'function') || serializer === null || typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function')) {
     throw new SessionOptionsError('serializer', 'expected an object with serialize() and deserialize().');
   }
 

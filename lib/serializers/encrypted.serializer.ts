@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { SessionMeta } from '../contracts/session-record.interface.js';
 import type { SessionPayload, SessionSerializer } from '../contracts/session-serializer.interface.js';
 import { JsonSerializer } from './json.serializer.js';
+import { parseKey } from '../contracts/encryption-key.js';
 
 const PREFIX = 'enc2';
 const IV_BYTES = 12;
@@ -86,16 +87,4 @@ function associatedData(id: string, meta: SessionMeta | undefined): Buffer {
     str(meta.csrfToken),
   ];
   return Buffer.from(`${id}\n${JSON.stringify(fields)}`, 'utf8');
-}
-
-/** A 32-byte key from 64 hex characters or base64/base64url; anything else is a start-up error. */
-export function parseKey(text: string, name = 'key'): Buffer {
-  const t = text.trim();
-  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
-  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) {
-    const b = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-    if (b.length === 32) return b;
-    throw new Error(`${name} decodes to ${b.length} bytes; it must be exactly 32 (e.g. \`openssl rand -base64 32\`).`);
-  }
-  throw new Error(`${name} is neither 64 hex characters nor base64 (e.g. \`openssl rand -base64 32\`).`);
 }

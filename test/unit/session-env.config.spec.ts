@@ -34,6 +34,7 @@ describe('sessionOptionsFromEnv', () => {
     [{ SESSION_DRIVER: 'mongo' }, /SESSION_DRIVER/],
     [{ SESSION_COOKIE_SECURE: 'maybe' }, /SESSION_COOKIE_SECURE/],
     [{ SESSION_IDLE_TIMEOUT: 'ten' }, /SESSION_IDLE_TIMEOUT/],
+    [{ SESSION_LIFETIME: '1e16' }, /SESSION_LIFETIME/],
     [{ SESSION_REDIS_CLUSTER_NODES: 'nohost' }, /SESSION_REDIS_CLUSTER_NODES/],
     [{ SESSION_ENCRYPT: 'yes' }, /SESSION_KEYS/],
     // `${KEY},${OLD_KEY}` with both unset must not turn encryption off.

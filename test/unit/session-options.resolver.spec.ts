@@ -32,6 +32,14 @@ describe('resolveSessionOptions: refused before any provider runs', () => {
     expect(() => resolveSessionOptions(options)).toThrow(message);
   });
 
+  it('a serializer may be a class with static methods', () => {
+    class StaticSerializer {
+      static serialize = (p: unknown): string => JSON.stringify(p);
+      static deserialize = (t: string): unknown => JSON.parse(t);
+    }
+    expect(resolveSessionOptions({ serializer: StaticSerializer as never }).serializer).toBe(StaticSerializer);
+  });
+
   it('the longest timer delay Node honours is accepted', () => {
     expect(resolveSessionOptions({ gc: { interval: 2147483 } }).gcIntervalMs).toBe(2_147_483_000);
   });
