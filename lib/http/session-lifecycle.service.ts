@@ -34,8 +34,14 @@ export interface SessionRequestContext {
   secure: boolean;
   /** The `XSRF-TOKEN` cookie the browser sent (only read when `csrf.xsrfCookie` is on). */
   xsrfSeen: string | null;
-  /** The Set-Cookie values already put on the response by a save(); null before any. */
+  /**
+   * Where the session's headers go: the raw response from the middleware on, the platform's
+   * response (Fastify's reply) once the interceptor runs.
+   */
+  res: unknown;
+  /** The Set-Cookie values a save() already put on `appliedTo`; null before any. */
   applied: string[] | null;
+  appliedTo: unknown;
 }
 
 /** The session on a request (Express `req`, Fastify `request` or its raw `IncomingMessage`), if the middleware ran. */
@@ -87,8 +93,11 @@ export class SessionLifecycle {
       phase: 'loaded',
       secure: isSecureRequest(req, trustProxy),
       xsrfSeen: this.options.csrf.xsrfCookie ? readCookie(req.headers.cookie, XSRF_COOKIE) : null,
+      res,
       applied: null,
+      appliedTo: null,
     };
+    if (!readOnly) this.bindSave(ctx);
     if (closed) {
       await this.abandon(ctx);
       return false;
@@ -119,33 +128,43 @@ export class SessionLifecycle {
     setHeader(res, 'retry-after', String(Math.max(1, Math.ceil(this.options.lock.waitMs / 1000))));
   }
 
-  /**
-   * Lets a save() in the handler put the session's headers on the response `res` (the platform
-   * response), for handlers that send it themselves before the commit (`@Res()`).
-   */
-  bindResponse(ctx: SessionRequestContext, res: unknown): void {
-    ctx.handle.onSaved = () => this.applyHeaders(ctx, res);
+  /** From the interceptor on, headers go to the platform's response (Fastify: the reply, whose headers win). */
+  useResponse(ctx: SessionRequestContext, res: unknown): void {
+    ctx.res = res;
   }
 
   /**
-   * Puts the session's cookies (and `noStore`'s header) on the response. After a save() it may
-   * run again: cookies set earlier that no longer apply (the ID changed since) are taken back,
-   * and none is sent twice.
+   * Lets every save() put the session's headers on the response at once: a handler that sends
+   * the response itself (`@Res()`) does so before the commit, and a guard may save before the
+   * interceptor runs.
    */
-  private applyHeaders(ctx: SessionRequestContext, res: unknown): void {
+  private bindSave(ctx: SessionRequestContext): void {
+    ctx.handle.onSaved = () => this.applyHeaders(ctx, ctx.res);
+  }
+
+  /**
+   * Puts the session's cookies (and `noStore`'s header) on the response. After a save() it runs
+   * again: a cookie set earlier that no longer applies (the ID changed since) is taken back, one
+   * that the application overwrote is put back, and none is sent twice.
+   */
+  private applyHeaders(ctx: SessionRequestContext, target: unknown): void {
     const cookies = this.cookiesFor(ctx);
-    const before = ctx.applied;
-    if (before === null) {
-      if (cookies.length > 0) putSetCookies(res, [], cookies, this.logger);
-    } else {
-      putSetCookies(
-        res,
-        before.filter((c) => !cookies.includes(c)),
-        cookies.filter((c) => !before.includes(c)),
-        this.logger,
-      );
+    let before = ctx.applied;
+    let res = target;
+    if (before !== null && ctx.appliedTo !== res) {
+      if (headersSent(res)) {
+        // Sent already, with what the save() put on the raw response: compare with that.
+        res = ctx.appliedTo;
+      } else {
+        // A save() before the interceptor wrote to the raw response; on Fastify the reply's
+        // Set-Cookie would replace those at writeHead, so they move to the reply.
+        putSetCookies(ctx.appliedTo, before, [], this.logger);
+        before = null;
+      }
     }
+    if (before !== null || cookies.length > 0) putSetCookies(res, before ?? [], cookies, this.logger);
     ctx.applied = cookies;
+    ctx.appliedTo = res;
     if (this.options.noStore && ctx.handle.id !== null) setHeader(res, 'cache-control', 'no-store');
   }
 
@@ -181,6 +200,7 @@ export class SessionLifecycle {
       if (err instanceof SessionLockException) this.retryAfter(res);
       throw err;
     }
+    this.bindSave(ctx);
     // On Express with the getter, `req.session` already reads ctx.handle. On Fastify
     // `request.session` is a getter over the raw request's context: set the raw one only.
     if (this.sessionGetter) return;
@@ -232,9 +252,11 @@ function setHeader(res: unknown, name: string, value: string): void {
   else if (typeof r.setHeader === 'function' && !r.headersSent) r.setHeader(name, value);
 }
 
-/** Takes the values `remove` back from the response's Set-Cookie header and adds `add`. */
-function putSetCookies(res: unknown, remove: string[], add: string[], logger: Logger): void {
-  if (remove.length === 0 && add.length === 0) return;
+/**
+ * Makes the response's Set-Cookie hold `want` and none of `remove`, keeping every other value
+ * (the application's own cookies). Writes only when that changes something.
+ */
+function putSetCookies(res: unknown, remove: string[], want: string[], logger: Logger): void {
   const r = res as {
     raw?: ServerResponse;
     header?: (k: string, v: string) => unknown;
@@ -242,27 +264,38 @@ function putSetCookies(res: unknown, remove: string[], add: string[], logger: Lo
     removeHeader?: ServerResponse['removeHeader'];
     setHeader?: ServerResponse['setHeader'];
   };
+  const fastify = r.raw !== undefined && typeof r.header === 'function' && typeof r.getHeader === 'function' && typeof r.removeHeader === 'function';
   const raw: ServerResponse | undefined = r.raw ?? (typeof r.setHeader === 'function' ? (res as ServerResponse) : undefined);
-  if (raw?.headersSent) {
+  if (!raw) return;
+  const rawValue = raw.getHeader('set-cookie');
+  // Fastify's getHeader gives the reply's own value, or the raw response's when the reply has none.
+  const replyValue = fastify ? r.getHeader!('set-cookie') : undefined;
+  const replyOwn = fastify && replyValue !== rawValue ? headerList(replyValue) : [];
+  const current = [...headerList(rawValue), ...replyOwn];
+  const next = current.filter((v) => !remove.includes(v));
+  for (const v of want) if (!next.includes(v)) next.push(v);
+  const changed = next.length !== current.length || next.some((v, i) => v !== current[i]);
+  // Fastify writes the reply's Set-Cookie over the raw response's: one list, on the reply.
+  const split = fastify && replyOwn.length > 0 && replyOwn.length < current.length;
+  if (!changed && !split) return;
+  if (raw.headersSent) {
     // A handler that wrote the response itself (@Res()) before the session was saved: too late for a cookie.
     logger.warn('The response was sent before the session was committed, so its cookie could not be set. Use @Res({ passthrough: true }) or await session.save() before writing the response.');
     return;
   }
-  if (r.raw && typeof r.header === 'function') {
-    // Fastify's reply keeps its own headers (they win over the raw response's) and appends set-cookie values.
-    if (remove.length > 0 && typeof r.getHeader === 'function' && typeof r.removeHeader === 'function') {
-      const kept = headerList(r.getHeader('set-cookie')).filter((v) => !remove.includes(v));
-      r.removeHeader('set-cookie');
-      for (const v of kept) r.header('set-cookie', v);
-    }
-    for (const v of add) r.header('set-cookie', v);
+  if (fastify) {
+    if (rawValue !== undefined) raw.removeHeader('set-cookie');
+    r.removeHeader!('set-cookie');
+    for (const v of next) r.header!('set-cookie', v);
     return;
   }
-  if (raw) {
-    const next = [...headerList(raw.getHeader('set-cookie')).filter((v) => !remove.includes(v)), ...add];
-    if (next.length > 0) raw.setHeader('set-cookie', next);
-    else raw.removeHeader('set-cookie');
-  }
+  if (next.length > 0) raw.setHeader('set-cookie', next);
+  else raw.removeHeader('set-cookie');
+}
+
+function headersSent(res: unknown): boolean {
+  const r = res as { raw?: ServerResponse; headersSent?: boolean };
+  return (r.raw ?? r).headersSent === true;
 }
 
 function headerList(value: unknown): string[] {

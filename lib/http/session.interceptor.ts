@@ -88,7 +88,7 @@ export class SessionInterceptor implements NestInterceptor {
     // hand the handler's stream to Nest as it is. With headers (cookies, noStore) it goes the
     // usual way, so that they are set after the handler and win over what it set.
     if (this.lifecycle.finishSilentReadOnly(ctx)) return next.handle();
-    if (!ctx.handle.readOnly) this.lifecycle.bindResponse(ctx, res);
+    this.lifecycle.useResponse(ctx, res);
     let started = false;
     const commitOnce = (): Promise<void> => {
       if (started) return Promise.resolve();

@@ -6,13 +6,29 @@
  * behind when the ID changes again before the commit.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { Controller, Get, Post, Res } from '@nestjs/common';
-import { Session } from '../../lib/http/session.decorators.js';
+import { Controller, Get, Injectable, Post, Res, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
+import { Session, getSession } from '../../lib/http/session.decorators.js';
 import type { SessionInterface } from '../../lib/contracts/session.interface.js';
 import { createTestApp, PLATFORMS, type Browser, type TestApp } from '../support/test-app.js';
 
 /** Express' `res` and Fastify's `reply` both have `send()`. */
 type Sender = { send(body: unknown): unknown };
+/** Express' `res` is the raw response; Fastify's reply has it as `raw` (where app middleware writes). */
+type PlatformResponse = { raw?: ServerResponse } & ServerResponse;
+const rawOf = (res: PlatformResponse): ServerResponse => res.raw ?? res;
+
+/** Signs the user in before the interceptor runs: its save() is the only chance to set the cookie. */
+@Injectable()
+class SignInGuard implements CanActivate {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const s = getSession(context.switchToHttp().getRequest()) as SessionInterface;
+    s.regenerate();
+    s.setUserId('g-1');
+    await s.save();
+    return true;
+  }
+}
 
 @Controller('manual')
 class ManualResponseController {
@@ -46,6 +62,36 @@ class ManualResponseController {
     await s.save();
     s.regenerate();
     s.set('b', 2);
+    return { id: s.getId() };
+  }
+
+  @Post('guard-sign-in')
+  @UseGuards(SignInGuard)
+  guardSignIn(@Session() s: SessionInterface, @Res() res: Sender) {
+    res.send({ id: s.getId() });
+  }
+
+  @Post('guard-sign-in-returned')
+  @UseGuards(SignInGuard)
+  guardSignInReturned(@Session() s: SessionInterface) {
+    s.set('after', true);
+    return { id: s.getId() };
+  }
+
+  @Post('app-cookie-then-invalidate')
+  async appCookieThenInvalidate(@Session() s: SessionInterface, @Res({ passthrough: true }) res: PlatformResponse) {
+    rawOf(res).setHeader('set-cookie', ['app=1; Path=/']);
+    s.set('a', 1);
+    await s.save();
+    s.invalidate();
+    return { ok: true };
+  }
+
+  @Post('app-overwrites-after-save')
+  async appOverwritesAfterSave(@Session() s: SessionInterface, @Res({ passthrough: true }) res: PlatformResponse) {
+    s.set('a', 1);
+    await s.save();
+    rawOf(res).setHeader('set-cookie', ['app=2; Path=/']); // replaces what the save put there (Express)
     return { id: s.getId() };
   }
 
@@ -105,5 +151,37 @@ describe.each(PLATFORMS)('save() before the handler writes the response (%s)', (
     const finalId = (res.body as { id: string }).id;
     expect(sessionCookies(b)).toEqual([expect.stringMatching(new RegExp(`^ML_SESS=${finalId};`))]);
     expect((await b.get('/manual/read')).body).toMatchObject({ id: finalId, data: { a: 1, b: 2 } });
+  });
+
+  it('a guard that signs in and saves, then a handler that sends with @Res(): the new ID is sent', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { before: 1 });
+    const res = await b.post('/manual/guard-sign-in');
+    const newId = (res.body as { id: string }).id;
+    expect(sessionCookies(b)).toEqual([expect.stringMatching(new RegExp(`^ML_SESS=${newId};`))]);
+    expect((await b.get('/manual/read')).body).toEqual({ id: newId, userId: 'g-1', data: { before: 1 } });
+  });
+
+  it('a guard that signs in and saves, then a handler that returns: one cookie, the final ID', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { before: 1 });
+    const res = await b.post('/manual/guard-sign-in-returned');
+    const newId = (res.body as { id: string }).id;
+    expect(sessionCookies(b)).toEqual([expect.stringMatching(new RegExp(`^ML_SESS=${newId};`))]);
+    expect((await b.get('/manual/read')).body).toEqual({ id: newId, userId: 'g-1', data: { before: 1, after: true } });
+  });
+
+  it("the application's own cookie survives a save() and an invalidate() that takes the session's back", async () => {
+    const b = t.browser();
+    await b.post('/manual/app-cookie-then-invalidate');
+    expect(b.lastSetCookie).toEqual(['app=1; Path=/']);
+  });
+
+  it('a cookie the application wrote over the saved one: the commit puts the session cookie back', async () => {
+    const b = t.browser();
+    const res = await b.post('/manual/app-overwrites-after-save');
+    const id = (res.body as { id: string }).id;
+    expect(b.lastSetCookie).toEqual(expect.arrayContaining(['app=2; Path=/', expect.stringMatching(new RegExp(`^ML_SESS=${id};`))]));
+    expect(b.lastSetCookie).toHaveLength(2);
   });
 });
