@@ -78,7 +78,6 @@ export class DatabaseDriver implements SessionDriver {
   private readonly tableLabel: string;
   /** Quoted for the dialect, set by open(). */
   private table = '';
-  /** The quoted table name without schema (SQLite qualifies upsert columns with it). */
   private dataSource: DataSource | null = null;
   private ownsDataSource = false;
   private dialect: Dialect | null = null;
