@@ -42,6 +42,8 @@ export interface SessionRequestContext {
   /** The Set-Cookie values a save() already put on `appliedTo`; null before any. */
   applied: string[] | null;
   appliedTo: unknown;
+  /** The response went out before a cookie could be set, and the warning was logged: nothing more to do. */
+  tooLate: boolean;
 }
 
 /** The session on a request (Express `req`, Fastify `request` or its raw `IncomingMessage`), if the middleware ran. */
@@ -96,6 +98,7 @@ export class SessionLifecycle {
       res,
       applied: null,
       appliedTo: null,
+      tooLate: false,
     };
     if (!readOnly) this.bindSave(ctx);
     if (closed) {
@@ -131,6 +134,9 @@ export class SessionLifecycle {
   /** From the interceptor on, headers go to the platform's response (Fastify: the reply, whose headers win). */
   useResponse(ctx: SessionRequestContext, res: unknown): void {
     ctx.res = res;
+    // A save() in a guard wrote to the raw response, whose Set-Cookie Fastify replaces with the
+    // reply's: put them on the reply now, before a handler may send it.
+    if (ctx.applied !== null && ctx.appliedTo !== res) this.applyHeaders(ctx, res);
   }
 
   /**
@@ -145,24 +151,20 @@ export class SessionLifecycle {
   /**
    * Puts the session's cookies (and `noStore`'s header) on the response. After a save() it runs
    * again: a cookie set earlier that no longer applies (the ID changed since) is taken back, one
-   * that the application overwrote is put back, and none is sent twice.
+   * that the application overwrote is put back, and none is sent twice. Without a cookie now or
+   * before (most requests), it touches no header.
    */
-  private applyHeaders(ctx: SessionRequestContext, target: unknown): void {
+  private applyHeaders(ctx: SessionRequestContext, res: unknown): void {
+    if (ctx.tooLate) return;
     const cookies = this.cookiesFor(ctx);
-    let before = ctx.applied;
-    let res = target;
-    if (before !== null && ctx.appliedTo !== res) {
-      if (headersSent(res)) {
-        // Sent already, with what the save() put on the raw response: compare with that.
-        res = ctx.appliedTo;
-      } else {
-        // A save() before the interceptor wrote to the raw response; on Fastify the reply's
-        // Set-Cookie would replace those at writeHead, so they move to the reply.
-        putSetCookies(ctx.appliedTo, before, [], this.logger);
-        before = null;
+    const before = ctx.applied;
+    if (cookies.length > 0 || (before !== null && before.length > 0)) {
+      if (!putSetCookies(res, before ?? [], cookies)) {
+        ctx.tooLate = true;
+        this.logger.warn('The response was sent before the session was committed, so its cookie could not be set. Use @Res({ passthrough: true }) or await session.save() before writing the response.');
+        return;
       }
     }
-    if (before !== null || cookies.length > 0) putSetCookies(res, before ?? [], cookies, this.logger);
     ctx.applied = cookies;
     ctx.appliedTo = res;
     if (this.options.noStore && ctx.handle.id !== null) setHeader(res, 'cache-control', 'no-store');
@@ -253,10 +255,11 @@ function setHeader(res: unknown, name: string, value: string): void {
 }
 
 /**
- * Makes the response's Set-Cookie hold `want` and none of `remove`, keeping every other value
- * (the application's own cookies). Writes only when that changes something.
+ * Makes the response's Set-Cookie hold `want` and none of the rest of `remove`, keeping every
+ * other value (the application's own cookies) in place. Writes only when that changes something;
+ * false when it would have but the response was already sent.
  */
-function putSetCookies(res: unknown, remove: string[], want: string[], logger: Logger): void {
+function putSetCookies(res: unknown, remove: string[], want: string[]): boolean {
   const r = res as {
     raw?: ServerResponse;
     header?: (k: string, v: string) => unknown;
@@ -266,36 +269,38 @@ function putSetCookies(res: unknown, remove: string[], want: string[], logger: L
   };
   const fastify = r.raw !== undefined && typeof r.header === 'function' && typeof r.getHeader === 'function' && typeof r.removeHeader === 'function';
   const raw: ServerResponse | undefined = r.raw ?? (typeof r.setHeader === 'function' ? (res as ServerResponse) : undefined);
-  if (!raw) return;
+  if (!raw) return true;
   const rawValue = raw.getHeader('set-cookie');
-  // Fastify's getHeader gives the reply's own value, or the raw response's when the reply has none.
+  const rawList = headerList(rawValue);
+  // Sent: the raw response holds what went out (Fastify's writeHead copied the reply's list there).
+  if (raw.headersSent) return sameList(rawList, mergeCookies(rawList, remove, want));
+  // Before that, Fastify's getHeader gives the reply's own list, or the raw one when it has none.
   const replyValue = fastify ? r.getHeader!('set-cookie') : undefined;
   const replyOwn = fastify && replyValue !== rawValue ? headerList(replyValue) : [];
-  const current = [...headerList(rawValue), ...replyOwn];
-  const next = current.filter((v) => !remove.includes(v));
-  for (const v of want) if (!next.includes(v)) next.push(v);
-  const changed = next.length !== current.length || next.some((v, i) => v !== current[i]);
-  // Fastify writes the reply's Set-Cookie over the raw response's: one list, on the reply.
-  const split = fastify && replyOwn.length > 0 && replyOwn.length < current.length;
-  if (!changed && !split) return;
-  if (raw.headersSent) {
-    // A handler that wrote the response itself (@Res()) before the session was saved: too late for a cookie.
-    logger.warn('The response was sent before the session was committed, so its cookie could not be set. Use @Res({ passthrough: true }) or await session.save() before writing the response.');
-    return;
-  }
+  const current = [...rawList];
+  for (const v of replyOwn) if (!current.includes(v)) current.push(v);
+  const next = mergeCookies(current, remove, want);
+  // Fastify writes the reply's Set-Cookie over the raw response's, and a handler may also write
+  // through `reply.raw`: both hold the same list.
+  if (sameList(rawList, next) && (!fastify || sameList(replyOwn, next))) return true;
   if (fastify) {
-    if (rawValue !== undefined) raw.removeHeader('set-cookie');
-    r.removeHeader!('set-cookie');
+    r.removeHeader!('set-cookie'); // the raw response's too
     for (const v of next) r.header!('set-cookie', v);
-    return;
   }
   if (next.length > 0) raw.setHeader('set-cookie', next);
   else raw.removeHeader('set-cookie');
+  return true;
 }
 
-function headersSent(res: unknown): boolean {
-  const r = res as { raw?: ServerResponse; headersSent?: boolean };
-  return (r.raw ?? r).headersSent === true;
+/** `current` without the values of `remove` that are not wanted, plus the wanted ones it lacks; order kept. */
+function mergeCookies(current: string[], remove: string[], want: string[]): string[] {
+  const next = current.filter((v) => !remove.includes(v) || want.includes(v));
+  for (const v of want) if (!next.includes(v)) next.push(v);
+  return next;
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 function headerList(value: unknown): string[] {

@@ -11,12 +11,19 @@ import type { ServerResponse } from 'node:http';
 import { Session, getSession } from '../../lib/http/session.decorators.js';
 import type { SessionInterface } from '../../lib/contracts/session.interface.js';
 import { createTestApp, PLATFORMS, type Browser, type TestApp } from '../support/test-app.js';
+import { sleep } from '../support/records.js';
 
 /** Express' `res` and Fastify's `reply` both have `send()`. */
 type Sender = { send(body: unknown): unknown };
 /** Express' `res` is the raw response; Fastify's reply has it as `raw` (where app middleware writes). */
 type PlatformResponse = { raw?: ServerResponse } & ServerResponse;
 const rawOf = (res: PlatformResponse): ServerResponse => res.raw ?? res;
+/** Adds a Set-Cookie value the way each platform's own API does: Express `res.append`, Fastify `reply.header`. */
+function appendCookie(res: unknown, value: string): void {
+  const r = res as { append?: (k: string, v: string) => unknown; header(k: string, v: string): unknown };
+  if (typeof r.append === 'function') r.append('Set-Cookie', value);
+  else r.header('set-cookie', value);
+}
 
 /** Signs the user in before the interceptor runs: its save() is the only chance to set the cookie. */
 @Injectable()
@@ -93,6 +100,37 @@ class ManualResponseController {
     await s.save();
     rawOf(res).setHeader('set-cookie', ['app=2; Path=/']); // replaces what the save put there (Express)
     return { id: s.getId() };
+  }
+
+  @Post('guard-sign-in-app-cookie')
+  @UseGuards(SignInGuard)
+  guardSignInAppCookie(@Session() s: SessionInterface, @Res() res: Sender) {
+    appendCookie(res, 'app=3; Path=/');
+    res.send({ id: s.getId() });
+  }
+
+  @Post('save-then-app-cookie')
+  async saveThenAppCookie(@Session() s: SessionInterface, @Res() res: Sender) {
+    s.set('a', 1);
+    await s.save();
+    appendCookie(res, 'app=4; Path=/');
+    res.send({ id: s.getId() });
+  }
+
+  @Post('save-then-raw-end')
+  async saveThenRawEnd(@Session() s: SessionInterface, @Res() res: PlatformResponse) {
+    s.set('a', 1);
+    await s.save();
+    const raw = rawOf(res);
+    raw.setHeader('content-type', 'application/json');
+    raw.end(JSON.stringify({ id: s.getId() }));
+  }
+
+  @Post('send-then-save')
+  async sendThenSave(@Session() s: SessionInterface, @Res() res: Sender) {
+    s.set('a', 1);
+    res.send({ id: s.getId() });
+    await s.save();
   }
 
   @Get('read')
@@ -183,5 +221,52 @@ describe.each(PLATFORMS)('save() before the handler writes the response (%s)', (
     const id = (res.body as { id: string }).id;
     expect(b.lastSetCookie).toEqual(expect.arrayContaining(['app=2; Path=/', expect.stringMatching(new RegExp(`^ML_SESS=${id};`))]));
     expect(b.lastSetCookie).toHaveLength(2);
+  });
+});
+
+describe.each(PLATFORMS)('save() and the application\'s own Set-Cookie calls (%s)', (platform) => {
+  let t: TestApp;
+  const warnings: string[] = [];
+  beforeAll(async () => {
+    const logger = { log: () => {}, error: () => {}, warn: (m: unknown) => void warnings.push(String(m)) };
+    t = await createTestApp(platform, {}, { controllers: [ManualResponseController], logger });
+  });
+  afterAll(() => t.close());
+
+  it('a guard saved a sign-in, then the handler adds its own cookie with the platform API and sends: both go out', async () => {
+    const b = t.browser();
+    await b.post('/s/set', { before: 1 });
+    const res = await b.post('/manual/guard-sign-in-app-cookie');
+    const newId = (res.body as { id: string }).id;
+    expect(b.lastSetCookie).toEqual(expect.arrayContaining(['app=3; Path=/', expect.stringMatching(new RegExp(`^ML_SESS=${newId};`))]));
+    expect(b.lastSetCookie).toHaveLength(2);
+    expect((await b.get('/manual/read')).body).toMatchObject({ id: newId, userId: 'g-1' });
+  });
+
+  it('save(), then a cookie of its own, then send: both go out and nothing is reported as too late', async () => {
+    warnings.length = 0;
+    const b = t.browser();
+    const res = await b.post('/manual/save-then-app-cookie');
+    const id = (res.body as { id: string }).id;
+    expect(b.lastSetCookie).toEqual(expect.arrayContaining(['app=4; Path=/', expect.stringMatching(new RegExp(`^ML_SESS=${id};`))]));
+    expect(b.lastSetCookie).toHaveLength(2);
+    await sleep(50); // the commit runs after the response
+    expect(warnings).toEqual([]);
+  });
+
+  it('save(), then the handler writes through the raw response: the cookie goes out', async () => {
+    const b = t.browser();
+    const res = await b.post('/manual/save-then-raw-end');
+    const id = (JSON.parse(res.text) as { id: string }).id;
+    expect(sessionCookies(b)).toEqual([expect.stringMatching(new RegExp(`^ML_SESS=${id};`))]);
+  });
+
+  it('a save() after the response was sent: the data is stored, and the warning is logged once', async () => {
+    warnings.length = 0;
+    const b = t.browser();
+    await b.post('/manual/send-then-save');
+    expect(sessionCookies(b)).toEqual([]);
+    await sleep(50);
+    expect(warnings.filter((w) => /sent before the session was committed/.test(w))).toHaveLength(1);
   });
 });
