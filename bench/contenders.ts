@@ -21,6 +21,8 @@ export interface ServerSpec {
   env?: Record<string, string>;
   /** Only with `--experiments`: variants that show what a change in lib/ would bring; not contenders. */
   experiment?: boolean;
+  /** Directory of the server's file when it is not this build's (the `--baseline` twins). */
+  dir?: string;
 }
 
 export const SERVERS: ServerSpec[] = [

@@ -15,7 +15,11 @@
  * BENCH_HOT_REQUESTS (300), REDIS_URL, DATABASE_URL.
  * Flags: --only=a,b,c (servers), --skip=nocookie,hot,bytes,roundtrips, --quick (short runs, 1 round),
  * --profile=c,b (those servers run with --cpu-prof; profiles in bench/results/profiles/),
- * --experiments (adds variants of this module's servers with changed settings, see contenders.ts).
+ * --experiments (adds variants of this module's servers with changed settings, see contenders.ts),
+ * --baseline (A/B against another build of this module: `npm run bench:baseline -- <git revision>`
+ * first builds that revision into bench/results/baseline/; each selected Redis or File contender
+ * of ours then runs beside its twin from there, `<key>@base`, and the rounds alternate their order
+ * (a b …, … b a) so that neither build always goes first).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -68,7 +72,11 @@ const settings = {
   skip: new Set(flag('skip')?.split(',').filter(Boolean) ?? []),
   profile: new Set(flag('profile')?.split(',').filter(Boolean) ?? []),
   experiments: flag('experiments') !== undefined,
+  baseline: flag('baseline') !== undefined,
 };
+
+/** Where `npm run bench:baseline -- <rev>` puts the other build (dist/lib and dist/bench of that revision). */
+const BASELINE_DIR = join(RESULTS_DIR, 'baseline');
 
 const BASE_PORT = Number(process.env.BENCH_PORT ?? 4101);
 const RT_BASE_PORT = BASE_PORT + 100;
@@ -100,7 +108,7 @@ function serverEnv(spec: ServerSpec, port: number, redisUrl: string, location = 
 
 async function startServer(spec: ServerSpec, port: number, env: NodeJS.ProcessEnv, profileName?: string): Promise<RunningServer> {
   const execArgv = profileName ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`, `--cpu-prof-name=${profileName}.cpuprofile`] : [];
-  const proc = fork(join(SNAP_BENCH, 'servers', `${spec.file}.js`), [], { env, execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  const proc = fork(join(spec.dir ?? join(SNAP_BENCH, 'servers'), `${spec.file}.js`), [], { env, execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   const stderr: string[] = [];
   proc.stderr?.on('data', (d: Buffer) => {
     const text = d.toString();
@@ -366,6 +374,55 @@ function loadTable(results: CaseResult[], byId: Map<string, CaseResult>, withRat
   return lines;
 }
 
+// ---------------------------------------------------------------- A/B against a baseline build
+
+async function readBaseline(): Promise<string> {
+  try {
+    return (await readFile(join(BASELINE_DIR, 'REVISION'), 'utf8')).trim();
+  } catch {
+    throw new Error('--baseline: no baseline build in bench/results/baseline; run `npm run bench:baseline -- <git revision>` first.');
+  }
+}
+
+/**
+ * Adds `<key>@base` beside each selected Redis or File contender of ours (its own key prefix or
+ * directory), and its cases right after the originals. PostgreSQL contenders get no twin: their
+ * table is prepared per key.
+ */
+function addBaselineTwins(selected: ServerSpec[], cases: LoadCase[]): { sessionCases: LoadCase[] } {
+  const twins = new Map<string, ServerSpec>();
+  for (const spec of [...selected]) {
+    if (!spec.ours || (spec.store !== 'redis' && spec.store !== 'file')) continue;
+    const twin: ServerSpec = { ...spec, key: `${spec.key}@base`, label: `${spec.label} (baseline)`, location: spec.store === 'redis' ? `${spec.location}base:` : `${spec.location}-base`, dir: join(BASELINE_DIR, 'bench', 'servers') };
+    twins.set(spec.key, twin);
+    selected.splice(selected.indexOf(spec) + 1, 0, twin);
+  }
+  const sessionCases = cases.flatMap((c) => {
+    const twin = twins.get(c.server);
+    return twin ? [c, { ...c, id: `${c.id}@base`, server: twin.key, label: `${c.label} (baseline)` }] : [c];
+  });
+  return { sessionCases };
+}
+
+/** This build against the baseline, case by case: ratios of medians and per round (the rounds pair them). */
+function baselineTable(results: CaseResult[], byId: Map<string, CaseResult>, revision: string): string[] {
+  const lines = [
+    `### This build against the baseline (${revision})`,
+    '',
+    '| case | req/s this / baseline | ratio of medians | per round: median (min–max) | server CPU µs/req this / baseline |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const x of results) {
+    const y = byId.get(`${x.case.id}@base`);
+    if (!y) continue;
+    const perRound = x.rounds.map((r, i) => r.rps / y.rounds[i].rps);
+    lines.push(
+      `| ${x.case.label} | ${fmt(x.rpsMedian)} / ${fmt(y.rpsMedian)} | ${ratio(x.rpsMedian, y.rpsMedian)} | ${median(perRound).toFixed(2)}× (${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}×) | ${fmt(x.serverCpuUs)} / ${fmt(y.serverCpuUs)} |`,
+    );
+  }
+  return lines;
+}
+
 // ---------------------------------------------------------------- the run
 
 interface HotResult {
@@ -398,8 +455,10 @@ interface RoundTripRow {
 
 async function main(): Promise<void> {
   const selected = SERVERS.filter((s) => (!settings.only || settings.only.includes(s.key)) && (settings.experiments || !s.experiment));
+  let sessionCases = SESSION_CASES.filter((c) => selected.some((s) => s.key === c.server));
+  const baselineRevision = settings.baseline ? await readBaseline() : null;
+  if (settings.baseline) ({ sessionCases } = addBaselineTwins(selected, sessionCases));
   const selectedKeys = new Set(selected.map((s) => s.key));
-  const sessionCases = SESSION_CASES.filter((c) => selectedKeys.has(c.server));
   const noCookieCases = settings.skip.has('nocookie') ? [] : NO_COOKIE_CASES.filter((c) => selectedKeys.has(c.server));
   const redis = new Redis(settings.redisUrl, { lazyConnect: true });
   await redis.connect();
@@ -479,7 +538,9 @@ async function main(): Promise<void> {
     // Rounds: a b c … , a b c … so machine drift hits every contender alike.
     const raw = new Map<string, Measured[]>();
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const c of [...sessionCases, ...noCookieCases]) {
+      const order = [...sessionCases, ...noCookieCases];
+      if (settings.baseline && round % 2 === 0) order.reverse();
+      for (const c of order) {
         const r = await measured(c, sessionCases.includes(c) ? settings.duration : settings.noCookieDuration);
         raw.set(c.id, [...(raw.get(c.id) ?? []), r]);
         const perReq = (ms: number): string => fmt((1000 * ms) / Math.max(1, r.total));
@@ -657,6 +718,7 @@ async function main(): Promise<void> {
       md.push(`| round trips ${r.server}, ${r.request}: ≤ ${limit} | ${r.perRequest} | – | ${r.perRequest <= limit ? 'yes' : '**no**'} |`);
       targetRows.push({ name: `round trips ${r.server}, ${r.request} ≤ ${limit}`, ratio: r.perRequest, met: r.perRequest <= limit });
     }
+    if (baselineRevision !== null) md.push('', ...baselineTable(results, byId, baselineRevision));
     const references = REFERENCE_RATIOS.filter((t) => byId.has(t.num) && byId.has(t.den));
     if (references.length) {
       md.push('');
