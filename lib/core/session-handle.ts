@@ -178,9 +178,17 @@ export class SessionHandle implements SessionInterface {
     this.regenerated = false;
   }
 
-  /** Writes now; concurrent calls run one after the other. Await it before changing the session again. */
+  /**
+   * Writes now; concurrent calls run one after the other. Await it before changing the session
+   * again. Where it cannot write (read-only, already committed) the promise rejects: never a
+   * synchronous throw, which a caller's `.catch()` would miss.
+   */
   save(): Promise<void> {
-    this.assertWritable();
+    try {
+      this.assertWritable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const before = this.saving;
     const run = (async () => {
       if (before !== null) await before.catch(() => undefined);

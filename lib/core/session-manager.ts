@@ -272,6 +272,8 @@ export class SessionManager implements SessionHandleHost {
   /** The route is `@SessionReadOnly()` although its middleware locked: let the others in now. */
   async downgrade(handle: SessionHandle): Promise<void> {
     if (handle.readOnly) return;
+    // A save() not awaited (in a guard) writes under this lock: let it land first.
+    if (handle.saving !== null) await handle.saving.catch(() => undefined);
     this.stopRenewal(handle);
     handle.readOnly = true;
     await this.endLock(handle);

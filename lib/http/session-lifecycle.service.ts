@@ -71,6 +71,9 @@ export class SessionLifecycle {
    */
   async begin(req: IncomingMessage, res: ServerResponse, readOnly: boolean): Promise<boolean> {
     if (contexts.has(req)) return true; // mounted twice: the first one owns it
+    // The client left while an earlier middleware ran: its `close` has fired already, and no
+    // listener attached now would ever release a lock taken for it.
+    if (res.destroyed) return false;
     const { trustProxy } = this.options;
     const cookie = readSessionCookie(req.headers.cookie, this.options.cookie.name);
     // Listen before waiting for the lock: a client that gives up while we wait must not leave
@@ -125,8 +128,11 @@ export class SessionLifecycle {
       detach(ctx);
       throw err;
     }
-    this.applyHeaders(ctx, res);
-    detach(ctx);
+    try {
+      this.applyHeaders(ctx, res);
+    } finally {
+      detach(ctx);
+    }
   }
 
   /** Every 423 says when to come back: after about one lock wait. */

@@ -204,7 +204,14 @@ export interface TestApp {
 export async function createTestApp(
   platform: Platform,
   options: SessionModuleOptions = {},
-  extra: { imports?: Array<Type<unknown> | DynamicModule>; controllers?: Array<Type<unknown>>; sessionModule?: DynamicModule; logger?: LoggerService } = {},
+  extra: {
+    imports?: Array<Type<unknown> | DynamicModule>;
+    controllers?: Array<Type<unknown>>;
+    sessionModule?: DynamicModule;
+    logger?: LoggerService;
+    /** Runs before `app.init()`: `app.use()` there mounts a middleware ahead of the session's. */
+    beforeInit?: (app: INestApplication) => void;
+  } = {},
 ): Promise<TestApp> {
   @Module({
     imports: [extra.sessionModule ?? SessionModule.forRoot({ driver: 'memory', ...options }), ...(extra.imports ?? [])],
@@ -214,6 +221,7 @@ export async function createTestApp(
 
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
   const app = moduleRef.createNestApplication(platform === 'express' ? new ExpressAdapter() : new FastifyAdapter(), { logger: extra.logger ?? false });
+  extra.beforeInit?.(app);
   await app.init();
   if (platform === 'fastify') await (app.getHttpAdapter().getInstance() as { ready(): Promise<void> }).ready();
   const server = app.getHttpServer();

@@ -63,6 +63,46 @@ describe('SessionHandle.save() not awaited', () => {
   });
 });
 
+describe('save() where it cannot write', () => {
+  it('after the commit, and on a read-only handle, it returns a rejected promise: a caller\'s .catch() gets the error', async () => {
+    const { manager, id } = await setUp();
+    const committed = await manager.start(facts(id), false);
+    await manager.persist(committed, true);
+    const readOnly = await manager.start(facts(id), true);
+    for (const [h, message] of [
+      [committed, /already committed/],
+      [readOnly, /reads the session only/],
+    ] as const) {
+      let result: Promise<void> | undefined;
+      expect(() => {
+        result = h.save();
+      }).not.toThrow();
+      await expect(result).rejects.toThrow(message);
+    }
+  });
+
+  it('a downgrade to read-only waits for a save in flight before it lets the lock go', async () => {
+    class SlowWriteDriver extends MemoryDriver {
+      override async write(...args: Parameters<MemoryDriver['write']>): Promise<void> {
+        await new Promise((r) => setTimeout(r, 30));
+        return super.write(...args);
+      }
+    }
+    const driver = new SlowWriteDriver();
+    const manager = new SessionManager(resolveSessionOptions({ driver: 'memory' }), driver, new JsonSerializer());
+    const { id } = await manager.create({ data: { a: 0 }, userAgent: 'jest', ipAddress: '127.0.0.1' });
+    const h = await manager.start(facts(id), false);
+    h.set('a', 1);
+    const saving = h.save();
+    await manager.downgrade(h);
+    await expect(saving).resolves.toBeUndefined(); // its fenced write still held the lock
+    expect(JSON.parse((await driver.read(id))!.payload).data).toEqual({ a: 1 });
+    const next = await manager.start(facts(id), false); // and the lock is free
+    expect(next.get('a')).toBe(1);
+    await manager.persist(next, true);
+  });
+});
+
 describe('life events of sessions changed before their first write', () => {
   async function eventsOf(steps: (h: import('../../lib/core/session-handle.js').SessionHandle) => void): Promise<string[]> {
     const driver = new MemoryDriver();

@@ -1,0 +1,162 @@
+/**
+ * Edges of the request lifecycle found by review:
+ * - a client that leaves before the session middleware runs (an application middleware ahead of
+ *   it is slow) must not leave its session locked: its `close` has already fired, so no listener
+ *   attached afterwards would ever release the lock (it was renewed for 10 × lock.ttl);
+ * - a guard that saves without awaiting, before a `@SessionReadOnly()` handler whose path the
+ *   middleware guessed wrong (so the session is downgraded): the save lands before the lock goes,
+ *   and its cookie is sent.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { Controller, Get, Injectable, Module, Post, UseGuards, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
+import { RouterModule } from '@nestjs/core';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Session, SessionReadOnly, getSession } from '../../lib/http/session.decorators.js';
+import type { SessionInterface } from '../../lib/contracts/session.interface.js';
+import type { SessionRecord } from '../../lib/contracts/session-record.interface.js';
+import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
+import { createTestApp, PLATFORMS, type TestApp } from '../support/test-app.js';
+import { sleep } from '../support/records.js';
+
+/** Writes take 50 ms, as over a network: long enough for the request to move on meanwhile. */
+class SlowWriteDriver extends MemoryDriver {
+  override async write(id: string, record: SessionRecord, lockToken?: string): Promise<void> {
+    await sleep(50);
+    return super.write(id, record, lockToken);
+  }
+  override async writeAndUnlock(id: string, record: SessionRecord, token: string): Promise<void> {
+    await this.write(id, record, token);
+    await this.unlock(id, token);
+  }
+}
+
+@Injectable()
+class RefuseGuard implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
+
+/** Signs in without awaiting the save: the handler's read-only mode must not cut it short. */
+@Injectable()
+class UnawaitedSaveGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const s = getSession(context.switchToHttp().getRequest()) as SessionInterface;
+    s.set('signedIn', true);
+    void s.save().catch(() => undefined);
+    return true;
+  }
+}
+
+@Controller()
+class EdgesController {
+  @Post('set')
+  set(@Session() s: SessionInterface) {
+    s.set('n', 1);
+    return { id: s.getId() };
+  }
+
+  @Get('rw')
+  rw(@Session() s: SessionInterface) {
+    s.set('n', Number(s.get('n', 0)) + 1);
+    return { n: s.get('n') };
+  }
+
+  @Get('read')
+  @SessionReadOnly()
+  read(@Session() s: SessionInterface) {
+    return { id: s.getId(), data: s.all() };
+  }
+
+  @Get('slow/refused')
+  @UseGuards(RefuseGuard)
+  refused() {
+    return { never: true };
+  }
+}
+
+/** Under a RouterModule prefix: the middleware's path guess locks, the handler is read-only (a downgrade). */
+@Controller('pages')
+class PagesController {
+  @Get(':id')
+  @SessionReadOnly()
+  @UseGuards(UnawaitedSaveGuard)
+  show(@Session() s: SessionInterface) {
+    return { readOnly: s.readOnly };
+  }
+}
+
+@Module({ controllers: [PagesController] })
+class PagesModule {}
+
+/** A raw request that the client may abort; resolves with the status, or 'aborted'. */
+function rawRequest(port: number, path: string, cookie: string, abortAfterMs?: number): Promise<number | 'aborted'> {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'GET', path, headers: { cookie, 'user-agent': 'jest-browser/1.0' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', () => resolve('aborted'));
+    req.end();
+    if (abortAfterMs !== undefined) setTimeout(() => req.destroy(), abortAfterMs);
+  });
+}
+
+describe.each(PLATFORMS)('lifecycle edges (%s)', (platform) => {
+  let t: TestApp;
+  let port: number;
+  beforeAll(async () => {
+    t = await createTestApp(
+      platform,
+      { driver: new SlowWriteDriver(), lock: { waitTimeout: 1, ttl: 3 } },
+      {
+        controllers: [EdgesController],
+        imports: [PagesModule, RouterModule.register([{ path: 'admin', module: PagesModule }])],
+        beforeInit: (app: INestApplication) => {
+          // An application middleware ahead of the session's, slow on /slow paths.
+          app.use(async (req: { originalUrl?: string; url?: string }, _res: unknown, next: () => void) => {
+            if ((req.originalUrl ?? req.url ?? '').startsWith('/slow')) await sleep(300);
+            next();
+          });
+        },
+      },
+    );
+    await t.app.listen(0, '127.0.0.1');
+    port = (t.app.getHttpServer().address() as AddressInfo).port;
+  });
+  afterAll(() => t.close());
+
+  it('a client gone before the session middleware ran leaves the session unlocked', async () => {
+    const b = t.browser();
+    await b.post('/set');
+    expect(await rawRequest(port, '/slow/refused', b.cookie!, 50)).toBe('aborted');
+    await sleep(400); // the slow middleware has passed on to the session's by now
+    const started = Date.now();
+    const next = await b.get('/rw');
+    expect(next.status).toBe(200); // was 423 after lock.waitTimeout: the lock was held and renewed
+    expect(next.body).toEqual({ n: 2 });
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('a guard\'s unawaited save before a downgraded read-only handler: stored, and its cookie sent', async () => {
+    const b = t.browser();
+    const res = await b.get('/admin/pages/1');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ readOnly: true });
+    expect(b.cookie).not.toBeNull(); // the new session's cookie
+    const read = await b.get('/read');
+    expect(read.body).toEqual({ id: b.sessionId, data: { signedIn: true } });
+  });
+
+  it('the same with an existing session: the save lands before the lock is let go', async () => {
+    const b = t.browser();
+    await b.post('/set');
+    const before = b.cookie;
+    expect((await b.get('/admin/pages/2')).status).toBe(200);
+    expect(b.cookie).toBe(before);
+    expect((await b.get('/read')).body).toEqual({ id: b.sessionId, data: { n: 1, signedIn: true } });
+    // Nobody holds the lock now: a locking request gets in at once.
+    expect((await b.get('/rw')).body).toEqual({ n: 2 });
+  });
+});
