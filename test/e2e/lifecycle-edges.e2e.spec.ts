@@ -25,10 +25,6 @@ class SlowWriteDriver extends MemoryDriver {
     await sleep(50);
     return super.write(id, record, lockToken);
   }
-  override async writeAndUnlock(id: string, record: SessionRecord, token: string): Promise<void> {
-    await this.write(id, record, token);
-    await this.unlock(id, token);
-  }
 }
 
 @Injectable()
