@@ -47,7 +47,8 @@ export interface SessionInterface {
    * Commits now instead of at the end of the request (the lock stays held until the request ends).
    * Await it: until it resolves, changing the session throws (the change could not be kept
    * apart from the write in flight); concurrent saves run one after the other, and the end of
-   * the request waits for a save still running.
+   * the request waits for a save still running. On a read-only or already committed session it
+   * rejects (and logs a warning); it never throws synchronously.
    */
   save(): Promise<void>;
 

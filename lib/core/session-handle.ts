@@ -16,6 +16,8 @@ export interface LockBaton {
 /** What a handle needs from its manager; an interface so the two files don't import each other. */
 export interface SessionHandleHost {
   persist(handle: SessionHandle, final: boolean): Promise<void>;
+  /** Logs a misuse that has no caller to hear about it (a save() nobody awaits). */
+  warn(message: string): void;
   emit(type: SessionEventType, handle: SessionHandle, reason?: string): void;
   readonly absoluteTimeoutMs: number;
 }
@@ -181,13 +183,17 @@ export class SessionHandle implements SessionInterface {
   /**
    * Writes now; concurrent calls run one after the other. Await it before changing the session
    * again. Where it cannot write (read-only, already committed) the promise rejects: never a
-   * synchronous throw, which a caller's `.catch()` would miss.
+   * synchronous throw, which a caller's `.catch()` would miss. The refusal is also logged, and
+   * a caller that ignores the promise does not bring the process down (an unhandled rejection).
    */
   save(): Promise<void> {
     try {
       this.assertWritable();
     } catch (err) {
-      return Promise.reject(err);
+      this.host.warn(`save() was refused: ${(err as Error).message}`);
+      const refused = Promise.reject(err);
+      refused.catch(() => undefined);
+      return refused;
     }
     const before = this.saving;
     const run = (async () => {

@@ -272,8 +272,10 @@ export class SessionManager implements SessionHandleHost {
   /** The route is `@SessionReadOnly()` although its middleware locked: let the others in now. */
   async downgrade(handle: SessionHandle): Promise<void> {
     if (handle.readOnly) return;
-    // A save() not awaited (in a guard) writes under this lock: let it land first.
-    if (handle.saving !== null) await handle.saving.catch(() => undefined);
+    // A save() not awaited (in a guard) writes under this lock: let it land first, and any save
+    // started when it settled. No await between the last check and `readOnly`: a later save()
+    // is refused instead of losing its write to the unlock.
+    while (handle.saving !== null) await handle.saving.catch(() => undefined);
     this.stopRenewal(handle);
     handle.readOnly = true;
     await this.endLock(handle);
@@ -336,6 +338,11 @@ export class SessionManager implements SessionHandleHost {
    */
   async destroyByUser(userId: string | number, options: { except?: string | null } = {}): Promise<number> {
     return this.driver.destroyByUser(String(userId), options.except ?? undefined);
+  }
+
+  /** For SessionHandle: a misuse no caller may hear about (the message names no session data). */
+  warn(message: string): void {
+    this.logger.warn(message);
   }
 
   emit(type: SessionEventType, handle: SessionHandle, reason?: string): void {

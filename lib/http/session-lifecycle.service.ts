@@ -72,18 +72,28 @@ export class SessionLifecycle {
   async begin(req: IncomingMessage, res: ServerResponse, readOnly: boolean): Promise<boolean> {
     if (contexts.has(req)) return true; // mounted twice: the first one owns it
     // The client left while an earlier middleware ran: its `close` has fired already, and no
-    // listener attached now would ever release a lock taken for it.
-    if (res.destroyed) return false;
+    // listener attached now would ever release a lock taken for it. (A pipelined response still
+    // queued behind an earlier one is never destroyed: its connection is. On HTTP/2 the
+    // request's socket stands for its stream.)
+    if (res.destroyed || req.socket?.destroyed) return false;
     const { trustProxy } = this.options;
     const cookie = readSessionCookie(req.headers.cookie, this.options.cookie.name);
     // Listen before waiting for the lock: a client that gives up while we wait must not leave
     // the lock held until its TTL. (`close` fires once: `on`, without once()'s wrapper.)
     let closed = false;
     let ctx: SessionRequestContext | undefined;
-    res.on('close', () => {
+    const onClose = (): void => {
       closed = true;
       if (ctx?.phase === 'loaded') void this.abandon(ctx);
-    });
+    };
+    res.on('close', onClose);
+    // A pipelined response waiting behind an earlier one has no socket yet, and Node never
+    // emits its `close` when the client leaves: listen on the connection until it is ours.
+    const socket = res.socket === null ? req.socket : null;
+    if (socket) {
+      socket.on('close', onClose);
+      res.once('close', () => socket.removeListener('close', onClose));
+    }
     let handle: SessionHandle;
     try {
       handle = await this.manager.start(

@@ -11,6 +11,7 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { Controller, Get, Injectable, Module, Post, UseGuards, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Session, SessionReadOnly, getSession } from '../../lib/http/session.decorators.js';
 import type { SessionInterface } from '../../lib/contracts/session.interface.js';
@@ -67,8 +68,37 @@ class EdgesController {
 
   @Get('slow/refused')
   @UseGuards(RefuseGuard)
+  slowRefused() {
+    return { never: true };
+  }
+
+  @Get('refused')
+  @UseGuards(RefuseGuard)
   refused() {
     return { never: true };
+  }
+
+  /** A pipelined request's predecessor: no session, no middleware delay. */
+  @Get('slow/first')
+  @SessionReadOnly()
+  first() {
+    return { ok: true };
+  }
+
+  /** Keeps the connection's first response busy (pipelined requests wait behind it). */
+  @Get('pause')
+  @SessionReadOnly()
+  async pause() {
+    await sleep(600);
+    return { ok: true };
+  }
+
+  /** Holds the session's lock for 300 ms. */
+  @Get('hold')
+  async hold(@Session() s: SessionInterface) {
+    await sleep(300);
+    s.set('held', true);
+    return { ok: true };
   }
 }
 
@@ -96,6 +126,19 @@ function rawRequest(port: number, path: string, cookie: string, abortAfterMs?: n
     req.on('error', () => resolve('aborted'));
     req.end();
     if (abortAfterMs !== undefined) setTimeout(() => req.destroy(), abortAfterMs);
+  });
+}
+
+/** Writes several requests at once on one connection (HTTP/1.1 pipelining) and closes it after `closeAfterMs`. */
+function pipelined(port: number, paths: Array<{ path: string; cookie?: string }>, closeAfterMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(paths.map((p) => `GET ${p.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: jest-browser/1.0\r\n${p.cookie ? `Cookie: ${p.cookie}\r\n` : ''}\r\n`).join(''));
+      setTimeout(() => socket.destroy(), closeAfterMs);
+    });
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
   });
 }
 
@@ -132,7 +175,33 @@ describe.each(PLATFORMS)('lifecycle edges (%s)', (platform) => {
     const next = await b.get('/rw');
     expect(next.status).toBe(200); // was 423 after lock.waitTimeout: the lock was held and renewed
     expect(next.body).toEqual({ n: 2 });
-    expect(Date.now() - started).toBeLessThan(500);
+    expect(Date.now() - started).toBeLessThan(900); // a held lock answers 423 only after lock.waitTimeout (1 s)
+  });
+
+  it('the same for a pipelined request queued behind another one (its response has no socket, only its connection closes)', async () => {
+    const b = t.browser();
+    await b.post('/set');
+    await pipelined(port, [{ path: '/slow/first' }, { path: '/slow/refused', cookie: b.cookie! }], 50);
+    await sleep(400);
+    const started = Date.now();
+    expect((await b.get('/rw')).status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(900); // a held lock answers 423 only after lock.waitTimeout (1 s)
+  });
+
+  it('a pipelined request whose client leaves while it waits for the lock releases it when the lock arrives', async () => {
+    const b = t.browser();
+    await b.post('/set');
+    const holding = b.get('/hold'); // holds the lock for 300 ms
+    await sleep(50);
+    // Waits for that lock behind a busy first response; the client leaves at 100 ms.
+    await pipelined(port, [{ path: '/pause' }, { path: '/refused', cookie: b.cookie! }], 100);
+    expect((await holding).status).toBe(200);
+    await sleep(150);
+    const started = Date.now();
+    const next = await b.get('/rw');
+    expect(next.status).toBe(200); // was 423: the refused request's lock was never released
+    expect(next.body).toEqual({ n: 2 });
+    expect(Date.now() - started).toBeLessThan(900); // a held lock answers 423 only after lock.waitTimeout (1 s)
   });
 
   it('a guard\'s unawaited save before a downgraded read-only handler: stored, and its cookie sent', async () => {

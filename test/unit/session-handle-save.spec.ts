@@ -9,11 +9,27 @@ import { resolveSessionOptions } from '../../lib/core/session-options.resolver.j
 import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
 import { JsonSerializer } from '../../lib/serializers/json.serializer.js';
 import type { RequestFacts } from '../../lib/core/request-facts.interface.js';
+import { SessionHandle } from '../../lib/core/session-handle.js';
 
 const facts = (cookieId: string | null): RequestFacts => ({ cookieId, hadCookie: cookieId !== null, ip: '127.0.0.1', userAgent: 'jest' });
 
 async function setUp(): Promise<{ manager: SessionManager; driver: MemoryDriver; id: string }> {
   const driver = new MemoryDriver();
+  const manager = new SessionManager(resolveSessionOptions({ driver: 'memory' }), driver, new JsonSerializer());
+  const { id } = await manager.create({ data: { a: 0 }, userAgent: 'jest', ipAddress: '127.0.0.1' });
+  return { manager, driver, id };
+}
+
+/** Writes take 30 ms, as over a network: long enough for the caller to move on meanwhile. */
+class SlowWriteDriver extends MemoryDriver {
+  override async write(...args: Parameters<MemoryDriver['write']>): Promise<void> {
+    await new Promise((r) => setTimeout(r, 30));
+    return super.write(...args);
+  }
+}
+
+async function setUpSlow(): Promise<{ manager: SessionManager; driver: SlowWriteDriver; id: string }> {
+  const driver = new SlowWriteDriver();
   const manager = new SessionManager(resolveSessionOptions({ driver: 'memory' }), driver, new JsonSerializer());
   const { id } = await manager.create({ data: { a: 0 }, userAgent: 'jest', ipAddress: '127.0.0.1' });
   return { manager, driver, id };
@@ -81,16 +97,41 @@ describe('save() where it cannot write', () => {
     }
   });
 
-  it('a downgrade to read-only waits for a save in flight before it lets the lock go', async () => {
-    class SlowWriteDriver extends MemoryDriver {
-      override async write(...args: Parameters<MemoryDriver['write']>): Promise<void> {
-        await new Promise((r) => setTimeout(r, 30));
-        return super.write(...args);
-      }
+  it('a refused save() nobody awaits is logged, and is not an unhandled rejection (which would end the process)', async () => {
+    const warnings: string[] = [];
+    const host = { persist: async () => undefined, emit: () => undefined, warn: (m: string) => warnings.push(m), absoluteTimeoutMs: 60_000 };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const h = new SessionHandle(host, facts(null), true);
+      void h.save(); // a handler's bare `session.save();` on a read-only route
+      await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
     }
-    const driver = new SlowWriteDriver();
-    const manager = new SessionManager(resolveSessionOptions({ driver: 'memory' }), driver, new JsonSerializer());
-    const { id } = await manager.create({ data: { a: 0 }, userAgent: 'jest', ipAddress: '127.0.0.1' });
+    expect(unhandled).toEqual([]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/save\(\) was refused: .*reads the session only/);
+  });
+
+  it('a downgrade waits for a save that starts when the one in flight settles (a guard\'s save().then(save))', async () => {
+    const { manager, driver, id } = await setUpSlow();
+    const h = await manager.start(facts(id), false);
+    h.set('a', 1);
+    const chained = h.save().then(() => {
+      h.set('b', 2);
+      return h.save();
+    });
+    await manager.downgrade(h);
+    await expect(chained).resolves.toBeUndefined();
+    expect(JSON.parse((await driver.read(id))!.payload).data).toEqual({ a: 1, b: 2 });
+  });
+
+  it('a downgrade to read-only waits for a save in flight before it lets the lock go', async () => {
+    const { manager, driver, id } = await setUpSlow();
     const h = await manager.start(facts(id), false);
     h.set('a', 1);
     const saving = h.save();
