@@ -283,6 +283,9 @@ export class SessionManager implements SessionHandleHost {
 
   /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */
   async release(handle: SessionHandle): Promise<void> {
+    // A save() not awaited (a guard's, before it refused) was asked for: let it land under the
+    // lock, as the commit and a downgrade do. Its write is bounded by the driver's deadline.
+    while (handle.saving !== null) await handle.saving.catch(() => undefined);
     if (!handle.finished && !handle.readOnly && (handle.bag.isDirty || handle.metaDirty || handle.pendingDestroy.length > 0)) {
       this.logger.warn(
         `Changes to session ${sessionRef(handle.id)} were discarded: the request ended before a handler ran (a guard rejected it, no route matched, or it is not an HTTP route such as GraphQL). Change the session in handlers.`,

@@ -130,6 +130,18 @@ describe('save() where it cannot write', () => {
     expect(JSON.parse((await driver.read(id))!.payload).data).toEqual({ a: 1, b: 2 });
   });
 
+  it('a release without commit (a guard refused after an unawaited save, the client left) lets that save land first', async () => {
+    const { manager, driver, id } = await setUpSlow();
+    const h = await manager.start(facts(id), false);
+    h.set('a', 3);
+    const saving = h.save();
+    await manager.release(h);
+    await expect(saving).resolves.toBeUndefined();
+    expect(JSON.parse((await driver.read(id))!.payload).data).toEqual({ a: 3 });
+    const next = await manager.start(facts(id), false); // the lock is free
+    await manager.persist(next, true);
+  });
+
   it('a downgrade to read-only waits for a save in flight before it lets the lock go', async () => {
     const { manager, driver, id } = await setUpSlow();
     const h = await manager.start(facts(id), false);
