@@ -16,7 +16,7 @@ export interface LockBaton {
 /** What a handle needs from its manager; an interface so the two files don't import each other. */
 export interface SessionHandleHost {
   persist(handle: SessionHandle, final: boolean): Promise<void>;
-  /** Logs a misuse that has no caller to hear about it (a save() nobody awaits). */
+  /** Logs a refused save(): its caller may not be listening (a save() nobody awaits). */
   warn(message: string): void;
   emit(type: SessionEventType, handle: SessionHandle, reason?: string): void;
   readonly absoluteTimeoutMs: number;

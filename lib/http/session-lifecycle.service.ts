@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { SessionLockException } from '../contracts/session-exception.js';
 import { SessionManager } from '../core/session-manager.js';
 import type { SessionHandle } from '../core/session-handle.js';
@@ -88,12 +89,8 @@ export class SessionLifecycle {
     };
     res.on('close', onClose);
     // A pipelined response waiting behind an earlier one has no socket yet, and Node never
-    // emits its `close` when the client leaves: listen on the connection until it is ours.
-    const socket = res.socket === null ? req.socket : null;
-    if (socket) {
-      socket.on('close', onClose);
-      res.once('close', () => socket.removeListener('close', onClose));
-    }
+    // emits its `close` when the client leaves: hear it from the connection until the response ends.
+    if (res.socket === null && req.socket) res.once('close', whenConnectionCloses(req.socket, onClose));
     let handle: SessionHandle;
     try {
       handle = await this.manager.start(
@@ -240,8 +237,13 @@ export class SessionLifecycle {
   async abandon(ctx: SessionRequestContext): Promise<void> {
     if (ctx.phase === 'done') return;
     ctx.phase = 'done';
-    detach(ctx);
-    await this.manager.release(ctx.handle);
+    try {
+      // A save() a guard started lands first: its onSaved still reaches the response (and says
+      // when the cookie came too late).
+      await this.manager.release(ctx.handle);
+    } finally {
+      detach(ctx);
+    }
   }
 
   /**
@@ -274,6 +276,31 @@ function setHeader(res: unknown, name: string, value: string): void {
   const r = res as { raw?: ServerResponse; header?: (k: string, v: string) => unknown; setHeader?: ServerResponse['setHeader']; headersSent?: boolean };
   if (r.raw && typeof r.header === 'function') r.header(name, value);
   else if (typeof r.setHeader === 'function' && !r.headersSent) r.setHeader(name, value);
+}
+
+const CONNECTION_WAITERS = Symbol('ml-session:connection-waiters');
+
+/**
+ * Runs `fn` when the connection closes; returns the function that stops that. One listener per
+ * connection, however many pipelined requests wait on it (one each hit Node's MaxListeners
+ * warning). Kept on the socket itself: a WeakMap keyed by it would hold values reaching it.
+ */
+function whenConnectionCloses(socket: Socket, fn: () => void): () => void {
+  const s = socket as Socket & { [CONNECTION_WAITERS]?: Set<() => void> };
+  let waiters = s[CONNECTION_WAITERS];
+  if (!waiters) {
+    const all = new Set<() => void>();
+    waiters = s[CONNECTION_WAITERS] = all;
+    socket.once('close', () => {
+      for (const f of all) f();
+      all.clear();
+    });
+  }
+  const mine = waiters;
+  mine.add(fn);
+  return () => {
+    mine.delete(fn);
+  };
 }
 
 /**

@@ -8,9 +8,9 @@
  *   and its cookie is sent.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { Controller, Get, Injectable, Module, Post, UseGuards, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
+import { ConsoleLogger, Controller, Get, Req, Injectable, Module, Post, UseGuards, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Session, SessionReadOnly, getSession } from '../../lib/http/session.decorators.js';
@@ -31,6 +31,18 @@ class SlowWriteDriver extends MemoryDriver {
 @Injectable()
 class RefuseGuard implements CanActivate {
   canActivate(): boolean {
+    return false;
+  }
+}
+
+/** Signs in without awaiting the save, then refuses the request: the save lands, its cookie cannot be sent. */
+@Injectable()
+class SaveThenRefuseGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const s = getSession(context.switchToHttp().getRequest()) as SessionInterface;
+    s.regenerate();
+    s.set('x', 1);
+    void s.save().catch(() => undefined);
     return false;
   }
 }
@@ -75,6 +87,19 @@ class EdgesController {
   @Get('refused')
   @UseGuards(RefuseGuard)
   refused() {
+    return { never: true };
+  }
+
+  /** How many `close` listeners the request's connection has while its handler runs. */
+  @Get('listeners')
+  @SessionReadOnly()
+  listeners(@Req() req: { raw?: IncomingMessage } & IncomingMessage) {
+    return { close: (req.raw ?? req).socket.listenerCount('close') };
+  }
+
+  @Get('save-then-refuse')
+  @UseGuards(SaveThenRefuseGuard)
+  saveThenRefuse() {
     return { never: true };
   }
 
@@ -142,15 +167,45 @@ function pipelined(port: number, paths: Array<{ path: string; cookie?: string }>
   });
 }
 
+/** Captures what the application logs at warn level. */
+class WarnLog extends ConsoleLogger {
+  warnings: string[] = [];
+  override warn(message: unknown): void {
+    this.warnings.push(String(message));
+  }
+  override log(): void {}
+  override error(): void {}
+}
+
+/** Pipelines requests on one connection and resolves with everything the server sent, once it has answered them all. */
+function pipelinedReplies(port: number, paths: Array<{ path: string; cookie?: string }>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let received = '';
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(paths.map((p) => `GET ${p.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: jest-browser/1.0\r\n${p.cookie ? `Cookie: ${p.cookie}\r\n` : ''}\r\n`).join(''));
+    });
+    socket.on('data', (d: Buffer) => {
+      received += d.toString();
+      if ((received.match(/HTTP\/1\.1 /g) ?? []).length === paths.length && received.endsWith('}')) {
+        socket.destroy();
+        resolve(received);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
 describe.each(PLATFORMS)('lifecycle edges (%s)', (platform) => {
   let t: TestApp;
   let port: number;
+  const logs = new WarnLog();
   beforeAll(async () => {
     t = await createTestApp(
       platform,
       { driver: new SlowWriteDriver(), lock: { waitTimeout: 1, ttl: 3 } },
       {
         controllers: [EdgesController],
+        logger: logs,
         imports: [PagesModule, RouterModule.register([{ path: 'admin', module: PagesModule }])],
         beforeInit: (app: INestApplication) => {
           // An application middleware ahead of the session's, slow on /slow paths.
@@ -202,6 +257,26 @@ describe.each(PLATFORMS)('lifecycle edges (%s)', (platform) => {
     expect(next.status).toBe(200); // was 423: the refused request's lock was never released
     expect(next.body).toEqual({ n: 2 });
     expect(Date.now() - started).toBeLessThan(900); // a held lock answers 423 only after lock.waitTimeout (1 s)
+  });
+
+  it('many pipelined requests on one connection: one listener of ours on it, not one per request', async () => {
+    const b = t.browser();
+    await b.post('/set');
+    const alone = JSON.parse((await b.get('/listeners')).text) as { close: number };
+    const replies = await pipelinedReplies(port, Array.from({ length: 20 }, () => ({ path: '/listeners', cookie: b.cookie! })));
+    const counts = [...replies.matchAll(/\{"close":(\d+)\}/g)].map((m) => Number(m[1]));
+    expect(counts).toHaveLength(20);
+    // Node's and the platform's own, plus at most one of ours (was one per queued request: MaxListenersExceededWarning).
+    expect(Math.max(...counts)).toBeLessThanOrEqual(alone.close + 1);
+  });
+
+  it('a guard that saves without awaiting and then refuses: the save lands, and the lost cookie is logged', async () => {
+    const b = t.browser();
+    await b.post('/set');
+    logs.warnings = [];
+    expect((await b.get('/save-then-refuse')).status).toBe(403);
+    for (let i = 0; i < 50 && !logs.warnings.some((w) => w.includes('cookie could not be set')); i++) await sleep(10);
+    expect(logs.warnings.some((w) => w.includes('cookie could not be set'))).toBe(true);
   });
 
   it('a guard\'s unawaited save before a downgraded read-only handler: stored, and its cookie sent', async () => {
