@@ -227,7 +227,13 @@ export class SessionManager implements SessionHandleHost {
 
     const id = handle.id;
     const meta: SessionMeta = { ...handle.meta, lastActivity: now, ipAddress: handle.meta.ipAddress ?? handle.facts.ip };
-    const payload = this.serializer.serialize(handle.bag.toStored() as unknown as Record<string, unknown>, id, meta);
+    let payload: string;
+    try {
+      payload = this.serializer.serialize(handle.bag.toStored() as unknown as Record<string, unknown>, id, meta);
+    } catch (err) {
+      // The values or a custom serializer, not the store: a 500 that says so, not a 503 "store failed".
+      throw new SessionException(`The session could not be serialized (${describeError(err)}); the change was not saved. Store only values the configured serializer can encode.`, 500, { cause: err });
+    }
     const size = Buffer.byteLength(payload);
     if (size > this.options.maxPayloadBytes) {
       throw new SessionException(
@@ -272,28 +278,45 @@ export class SessionManager implements SessionHandleHost {
   /** The route is `@SessionReadOnly()` although its middleware locked: let the others in now. */
   async downgrade(handle: SessionHandle): Promise<void> {
     if (handle.readOnly) return;
-    // A save() not awaited (in a guard) writes under this lock: let it land first, and any save
-    // started when it settled. No await between the last check and `readOnly`: a later save()
-    // is refused instead of losing its write to the unlock.
-    while (handle.saving !== null) await handle.saving.catch(() => undefined);
+    // No await between the saves landing and `readOnly`: a later save() is refused instead of
+    // losing its write to the unlock.
+    await this.settleSaves(handle);
+    this.warnDiscarded(handle, 'the route is @SessionReadOnly(), so what a guard or middleware changed before it is not written. Await session.save() there, or remove @SessionReadOnly().');
     this.stopRenewal(handle);
     handle.readOnly = true;
     await this.endLock(handle);
   }
 
-  /** Releases the lock without writing: for requests whose handler never ran (guard rejection, 404, abort). */
-  async release(handle: SessionHandle): Promise<void> {
-    // A save() not awaited (a guard's, before it refused) was asked for: let it land under the
-    // lock, as the commit and a downgrade do. Its write is bounded by the driver's deadline.
-    while (handle.saving !== null) await handle.saving.catch(() => undefined);
-    if (!handle.finished && !handle.readOnly && (handle.bag.isDirty || handle.metaDirty || handle.pendingDestroy.length > 0)) {
-      this.logger.warn(
-        `Changes to session ${sessionRef(handle.id)} were discarded: the request ended before a handler ran (a guard rejected it, no route matched, or it is not an HTTP route such as GraphQL). Change the session in handlers.`,
-      );
-    }
+  /**
+   * Releases the lock without committing: the handler never ran (guard rejection, 404, a client
+   * gone), or its result was dropped unfinished (`dropped`). Only a save() already asked for lands.
+   */
+  async release(handle: SessionHandle, why: 'no-handler' | 'dropped' = 'no-handler'): Promise<void> {
+    await this.settleSaves(handle);
+    this.warnDiscarded(
+      handle,
+      why === 'dropped'
+        ? 'the handler\'s result was dropped before it finished (an outer timeout(), a closed event stream), so nothing was committed.'
+        : 'the request ended before a handler ran (a guard rejected it, no route matched, the client left, or it is not an HTTP route such as GraphQL). Change the session in handlers.',
+    );
     handle.finished = true;
     this.stopRenewal(handle);
     await this.endLock(handle);
+  }
+
+  /**
+   * Lets save()s in flight land under the lock (a guard's, not awaited), and any started as one
+   * settled. Each write is bounded by the driver's deadline.
+   */
+  private async settleSaves(handle: SessionHandle): Promise<void> {
+    while (handle.saving !== null) await handle.saving.catch(() => undefined);
+  }
+
+  /** Changes that will not be written are logged: losing them silently hides a bug in the app. */
+  private warnDiscarded(handle: SessionHandle, why: string): void {
+    if (handle.finished || handle.readOnly) return;
+    if (!handle.bag.isDirty && !handle.metaDirty && handle.pendingDestroy.length === 0) return;
+    this.logger.warn(`Changes to session ${sessionRef(handle.id)} were discarded: ${why}`);
   }
 
   /**

@@ -233,14 +233,14 @@ export class SessionLifecycle {
     this.sessionGetter = true;
   }
 
-  /** Release without writing (the handler never ran, or its result was abandoned). */
-  async abandon(ctx: SessionRequestContext): Promise<void> {
+  /** Release without committing (the handler never ran, or its result was dropped); a save() in flight lands first. */
+  async abandon(ctx: SessionRequestContext, why: 'no-handler' | 'dropped' = 'no-handler'): Promise<void> {
     if (ctx.phase === 'done') return;
     ctx.phase = 'done';
     try {
       // A save() a guard started lands first: its onSaved still reaches the response (and says
       // when the cookie came too late).
-      await this.manager.release(ctx.handle);
+      await this.manager.release(ctx.handle, why);
     } finally {
       detach(ctx);
     }

@@ -138,7 +138,7 @@ export class SessionInterceptor implements NestInterceptor {
         // Dropped before the handler finished: nothing to commit, but the lock must go.
         if (!started) {
           started = true;
-          void this.lifecycle.abandon(ctx);
+          void this.lifecycle.abandon(ctx, 'dropped');
         }
       };
     });

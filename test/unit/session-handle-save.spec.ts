@@ -3,7 +3,9 @@
  * meanwhile must not be wiped by the write's bookkeeping: refused with a clear error; saves queue;
  * the commit waits), and the life events of a session regenerated or invalidated before its first write.
  */
-import { describe, it, expect } from '@jest/globals';
+import { describe, it, expect, jest, beforeEach, afterEach } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { SessionException, SessionStoreUnavailableException } from '../../lib/contracts/session-exception.js';
 import { SessionManager } from '../../lib/core/session-manager.js';
 import { resolveSessionOptions } from '../../lib/core/session-options.resolver.js';
 import { MemoryDriver } from '../../lib/drivers/memory.driver.js';
@@ -188,5 +190,62 @@ describe('life events of sessions changed before their first write', () => {
         h.set('note', 'signed out');
       }),
     ).toEqual(['invalidated', 'created']);
+  });
+});
+
+describe('what a request without a commit leaves behind is said, with its cause', () => {
+  const warnings: string[] = [];
+  beforeEach(() => {
+    warnings.length = 0;
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => {
+      warnings.push(String(message));
+    });
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  it('a downgrade to read-only drops a guard\'s unsaved change: logged, naming @SessionReadOnly()', async () => {
+    const { manager, driver, id } = await setUp();
+    const h = await manager.start(facts(id), false);
+    h.set('fromGuard', 1);
+    await manager.downgrade(h);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/were discarded: the route is @SessionReadOnly\(\)/);
+    expect(JSON.parse((await driver.read(id))!.payload).data).toEqual({ a: 0 });
+  });
+
+  it('a release names why: no handler ran, or the handler\'s result was dropped', async () => {
+    const { manager, id } = await setUp();
+    const before = await manager.start(facts(id), false);
+    before.set('x', 1);
+    await manager.release(before);
+    const dropped = await manager.start(facts(id), false);
+    dropped.set('x', 2);
+    await manager.release(dropped, 'dropped');
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/before a handler ran/);
+    expect(warnings[1]).toMatch(/result was dropped before it finished/);
+  });
+
+  it('a value the serializer cannot encode (a custom serializer) is a 500 that says so, not a 503 "store failed"', async () => {
+    class PickySerializer extends JsonSerializer {
+      override serialize(...args: Parameters<JsonSerializer['serialize']>): string {
+        if ((args[0] as { data?: Record<string, unknown> }).data?.bad !== undefined) throw new Error('this format cannot encode "bad"');
+        return super.serialize(...args);
+      }
+    }
+    const driver = new MemoryDriver();
+    const manager = new SessionManager(resolveSessionOptions({ driver: 'memory' }), driver, new PickySerializer());
+    const { id } = await manager.create({ data: { a: 0 }, userAgent: 'jest', ipAddress: '127.0.0.1' });
+    const h = await manager.start(facts(id), false);
+    h.set('bad', 1);
+    const failure = manager.persist(h, true);
+    await expect(failure).rejects.toBeInstanceOf(SessionException);
+    await expect(failure).rejects.not.toBeInstanceOf(SessionStoreUnavailableException);
+    await expect(failure).rejects.toThrow(/could not be serialized.*cannot encode/);
+    const next = await manager.start(facts(id), false); // the lock went
+    expect(next.get('a')).toBe(0);
+    await manager.persist(next, true);
   });
 });
