@@ -25,9 +25,11 @@ const XSRF_COOKIE = 'XSRF-TOKEN';
 /**
  * Who finishes a request's session:
  * - `loaded`: the middleware started it; if the interceptor never runs (guard rejection, 404,
- *   a route outside Nest), the response's `close` releases the lock without writing;
+ *   a route outside Nest), the end of the request releases the lock without committing (only a
+ *   save() already in flight lands): the response's `close`, or for a pipelined request its
+ *   connection's `close` or its `end()`;
  * - `handling`: the interceptor owns it and commits before the response is written;
- * - `done`: committed or released.
+ * - `done`: committed, released, or read-only with nothing to commit.
  */
 export interface SessionRequestContext {
   handle: SessionHandle;
@@ -36,12 +38,12 @@ export interface SessionRequestContext {
   /** The `XSRF-TOKEN` cookie the browser sent (only read when `csrf.xsrfCookie` is on). */
   xsrfSeen: string | null;
   /**
-   * Where a save() puts the session's headers: the raw response from the middleware on, the
-   * platform's response (Fastify's reply) once the interceptor runs; null when no save() can
-   * come (read-only, or done).
+   * Where the session's headers go: the raw response from the middleware on (locking requests:
+   * a save() may come), the platform's response (Fastify's reply) once the interceptor runs;
+   * null once done, so that the context never keeps the request alive.
    */
   res: unknown;
-  /** The Set-Cookie values a save() already put on `appliedTo`; null before any. */
+  /** The Set-Cookie values the session last put on `appliedTo` (by a save() or the commit); null before any. */
   applied: string[] | null;
   appliedTo: unknown;
   /** The response went out before a cookie could be set, and the warning was logged: nothing more to do. */
@@ -68,7 +70,8 @@ export class SessionLifecycle {
 
   /**
    * Extract + start: parse the cookie, lock and read, attach the handle to `req.session`.
-   * Resolves to false when the client went away meanwhile (the lock is already released).
+   * Resolves to false when the client is gone (before, or while waiting for the lock): no handler
+   * runs, and no lock is left held.
    */
   async begin(req: IncomingMessage, res: ServerResponse, readOnly: boolean): Promise<boolean> {
     if (contexts.has(req)) return true; // mounted twice: the first one owns it
@@ -80,7 +83,8 @@ export class SessionLifecycle {
     const { trustProxy } = this.options;
     const cookie = readSessionCookie(req.headers.cookie, this.options.cookie.name);
     // Listen before waiting for the lock: a client that gives up while we wait must not leave
-    // the lock held until its TTL. (`close` fires once: `on`, without once()'s wrapper.)
+    // the lock held until its TTL. `onClose` may run more than once (response, connection,
+    // end()): only the first abandon() acts.
     let closed = false;
     let ctx: SessionRequestContext | undefined;
     const onClose = (): void => {
@@ -88,9 +92,18 @@ export class SessionLifecycle {
       if (ctx?.phase === 'loaded') void this.abandon(ctx);
     };
     res.on('close', onClose);
-    // A pipelined response waiting behind an earlier one has no socket yet, and Node never
-    // emits its `close` when the client leaves: hear it from the connection until the response ends.
-    if (res.socket === null && req.socket) res.once('close', whenConnectionCloses(req.socket, onClose));
+    // A pipelined response waiting behind an earlier one has no socket yet: Node never emits its
+    // `close` when the client leaves (hear it from the connection), and emits it only once the
+    // response ahead is done (a long poll, an event stream). A request that ends without a
+    // commit (guard refusal, 404) lets its lock go when it ends, not then.
+    if (res.socket === null && req.socket) {
+      res.once('close', whenConnectionCloses(req.socket, onClose));
+      const end = res.end;
+      res.end = function (this: ServerResponse, ...args: unknown[]) {
+        onClose();
+        return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+      } as ServerResponse['end'];
+    }
     let handle: SessionHandle;
     try {
       handle = await this.manager.start(

@@ -259,6 +259,19 @@ describe.each(PLATFORMS)('lifecycle edges (%s)', (platform) => {
     expect(Date.now() - started).toBeLessThan(900); // a held lock answers 423 only after lock.waitTimeout (1 s)
   });
 
+  it('a pipelined request refused by a guard lets its lock go when it ends, not when the response ahead of it is done', async () => {
+    const b = t.browser();
+    await b.post('/set');
+    // /refused waits on its connection behind /pause (600 ms); the client stays.
+    const replies = pipelinedReplies(port, [{ path: '/pause' }, { path: '/refused', cookie: b.cookie! }]);
+    await sleep(100);
+    const started = Date.now();
+    const next = await b.get('/rw');
+    expect(next.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(350); // was ~500: the lock stayed until /pause was answered
+    expect((await replies).match(/HTTP\/1\.1 (\d+)/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 403']);
+  });
+
   it('many pipelined requests on one connection: one listener of ours on it, not one per request', async () => {
     const b = t.browser();
     await b.post('/set');
