@@ -38,7 +38,7 @@ export class SessionHandle implements SessionInterface {
   lockToken: string | null = null;
   /** This request's turn among this process's requests of the same session (see LocalLockQueue). */
   localTurn: LocalTurn<LockBaton> | null = null;
-  /** The record as read at start (handed to the next local request when nothing was written). */
+  /** The stored record as this request knows it: read at start, replaced by each write (handed to the next local request when the commit writes nothing). */
   loadedRecord: SessionRecord | null = null;
   /** Set by the commit when the lock was renewed to be handed over: the record now stored. */
   baton: SessionRecord | null = null;

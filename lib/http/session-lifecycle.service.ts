@@ -142,13 +142,12 @@ export class SessionLifecycle {
     if (ctx.phase === 'done') return;
     ctx.phase = 'done';
     try {
-      await this.manager.persist(ctx.handle, true);
-    } catch (err) {
-      if (err instanceof SessionLockException) this.retryAfter(res); // the lock was lost meanwhile
-      detach(ctx);
-      throw err;
-    }
-    try {
+      try {
+        await this.manager.persist(ctx.handle, true);
+      } catch (err) {
+        if (err instanceof SessionLockException) this.retryAfter(res); // the lock was lost meanwhile
+        throw err;
+      }
       this.applyHeaders(ctx, res);
     } finally {
       detach(ctx);

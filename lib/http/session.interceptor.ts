@@ -2,16 +2,17 @@ import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestI
 import { Reflector } from '@nestjs/core';
 import { Observable, concat, defer, ignoreElements, type Subscription } from 'rxjs';
 import { SESSION_READ_ONLY } from '../core/session.constants.js';
+import { SessionLifecycle, getSessionContext, type SessionRequestContext } from './session-lifecycle.service.js';
+import { describeError } from '../core/session-id.util.js';
 
 /** Nest's `@Sse()` marker (SSE_METADATA in @nestjs/common/constants). */
 const SSE_METADATA = '__sse__';
-import { SessionLifecycle, getSessionContext, type SessionRequestContext } from './session-lifecycle.service.js';
-import { describeError } from '../core/session-id.util.js';
 
 /**
  * Commits the session before the response is written: after the handler's value, after its
  * error (so a flash message survives an error redirect), or on completion without a value.
- * If the handler's stream is dropped unfinished, the lock is released without a write.
+ * If the handler's stream is dropped unfinished, the lock is released without a commit (only a
+ * save() already in flight lands).
  */
 @Injectable()
 export class SessionInterceptor implements NestInterceptor {
