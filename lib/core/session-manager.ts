@@ -157,7 +157,7 @@ export class SessionManager implements SessionHandleHost {
     if (final) {
       handle.finished = true;
       // A save() the handler did not await: let its write land first (its error went to its caller).
-      if (handle.saving !== null) await handle.saving.catch(() => undefined);
+      await this.settleSaves(handle);
     }
     if (handle.readOnly) return;
     try {

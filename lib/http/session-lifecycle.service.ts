@@ -299,20 +299,20 @@ const CONNECTION_WAITERS = Symbol('ml-session:connection-waiters');
  */
 function whenConnectionCloses(socket: Socket, fn: () => void): () => void {
   const s = socket as Socket & { [CONNECTION_WAITERS]?: Set<() => void> };
-  let waiters = s[CONNECTION_WAITERS];
-  if (!waiters) {
-    const all = new Set<() => void>();
-    waiters = s[CONNECTION_WAITERS] = all;
-    socket.once('close', () => {
-      for (const f of all) f();
-      all.clear();
-    });
-  }
-  const mine = waiters;
-  mine.add(fn);
+  const waiters = s[CONNECTION_WAITERS] ?? (s[CONNECTION_WAITERS] = listenForClose(socket));
+  waiters.add(fn);
   return () => {
-    mine.delete(fn);
+    waiters.delete(fn);
   };
+}
+
+function listenForClose(socket: Socket): Set<() => void> {
+  const waiters = new Set<() => void>();
+  socket.once('close', () => {
+    for (const f of waiters) f();
+    waiters.clear();
+  });
+  return waiters;
 }
 
 /**

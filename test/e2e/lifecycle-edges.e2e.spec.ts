@@ -154,11 +154,16 @@ function rawRequest(port: number, path: string, cookie: string, abortAfterMs?: n
   });
 }
 
+/** GET requests written back to back, as one HTTP/1.1 pipeline. */
+function pipelineText(paths: Array<{ path: string; cookie?: string }>): string {
+  return paths.map((p) => `GET ${p.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: jest-browser/1.0\r\n${p.cookie ? `Cookie: ${p.cookie}\r\n` : ''}\r\n`).join('');
+}
+
 /** Writes several requests at once on one connection (HTTP/1.1 pipelining) and closes it after `closeAfterMs`. */
 function pipelined(port: number, paths: Array<{ path: string; cookie?: string }>, closeAfterMs: number): Promise<void> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(paths.map((p) => `GET ${p.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: jest-browser/1.0\r\n${p.cookie ? `Cookie: ${p.cookie}\r\n` : ''}\r\n`).join(''));
+      socket.write(pipelineText(paths));
       setTimeout(() => socket.destroy(), closeAfterMs);
     });
     socket.on('data', () => undefined);
@@ -182,7 +187,7 @@ function pipelinedReplies(port: number, paths: Array<{ path: string; cookie?: st
   return new Promise((resolve, reject) => {
     let received = '';
     const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(paths.map((p) => `GET ${p.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: jest-browser/1.0\r\n${p.cookie ? `Cookie: ${p.cookie}\r\n` : ''}\r\n`).join(''));
+      socket.write(pipelineText(paths));
     });
     socket.on('data', (d: Buffer) => {
       received += d.toString();
